@@ -1,0 +1,1 @@
+"""FastAPI planning service (``POST /plan``). Built in a later issue."""
