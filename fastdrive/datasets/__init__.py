@@ -1,5 +1,6 @@
 """Datasets and transforms, registered in ``fastdrive.registry.DATASETS``."""
 
+from .nuscenes_fg import NuScenesFGDataset
 from .toy_dataset import ToyRegressionDataset
 
-__all__ = ["ToyRegressionDataset"]
+__all__ = ["NuScenesFGDataset", "ToyRegressionDataset"]
