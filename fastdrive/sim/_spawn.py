@@ -44,8 +44,8 @@ def road_lane_tokens(net: RoadNet) -> List[str]:
 def make_ego(net: RoadNet, rng: np.random.Generator, v0: float, dist: Tuple[float, float]) -> Vehicle:
     """The ego on a long road lane, ``dist`` (m, range) before a stop line (an intersection with crossings)."""
     lanes = [t for t in road_lane_tokens(net)
-             if net.lanes[t].line.length >= 60.0 and net.lanes[t].crossings
-             and net.lanes[t].stop_s is not None and net.lanes[t].stop_s < net.lanes[t].line.length - 2.0]
+             if net.lanes[t].line.length >= 60.0 and net.lanes[t].stop_s is not None
+             and any(c1 > net.lanes[t].line.length - 8.0 for _, _, c1, _ in net.lanes[t].crossings)]
     tok = lanes[int(rng.integers(len(lanes)))]
     info = net.lanes[tok]
     s = max(8.0, float(info.stop_s) - float(rng.uniform(*dist)))
@@ -69,7 +69,7 @@ def make_lead(net: RoadNet, rng: np.random.Generator, ego: Vehicle, vehicles: Li
     """A car or truck ahead of the ego on its route (if ``brakes``: it stops for a while, early in the scene)."""
     kind = "car" if rng.random() < 0.8 else "truck"
     size = sample_size(kind, rng)
-    gap = float(rng.uniform(9.0, 18.0))
+    gap = float(rng.uniform(7.0, 14.0))
     for k, tok in enumerate(ego.route[:3]):
         if net.lanes[tok].is_connector:
             continue
@@ -77,7 +77,7 @@ def make_lead(net: RoadNet, rng: np.random.Generator, ego: Vehicle, vehicles: Li
         if fits(net, vehicles, tok, s, size[1], 4.0):
             t0 = float(rng.uniform(1.0, 3.5))
             lead = Vehicle(new_token(rng), kind, size, color_for(kind, rng), [tok], s, ego.v, 0.85 * ego.v0,
-                           hold=(t0, t0 + float(rng.uniform(2.5, 4.5))) if brakes else None)
+                           hold=(t0, t0 + float(rng.uniform(4.0, 6.0))) if brakes else None)
             return [lead]
     return []
 
@@ -179,8 +179,12 @@ def make_walkers(net: RoadNet, rng: np.random.Generator, near: np.ndarray, n: in
     return out
 
 
-def make_crossers(net: RoadNet, rng: np.random.Generator, ego: Vehicle) -> List[Pedestrian]:
-    """Pedestrians waiting at crossings: on the ego's route (triggered by the ego) and nearby."""
+def make_crossers(net: RoadNet, rng: np.random.Generator, ego: Vehicle, certain: bool = False) -> List[Pedestrian]:
+    """Pedestrians waiting at crossings: on the ego's route (triggered by the ego) and nearby.
+
+    With ``certain``, the first crossing on the ego's route always gets one who
+    steps out when the ego is 18 m away (the ego then has to stop).
+    """
     out: List[Pedestrian] = []
     offs = route_offsets(ego, net)
     on_route: Dict[int, float] = {}
@@ -190,8 +194,9 @@ def make_crossers(net: RoadNet, rng: np.random.Generator, ego: Vehicle) -> List[
                 on_route[ci] = t_lane
     ego_xy = np.array(ego.xy_yaw(net)[:2])
     for ci, cg in enumerate(net.crossings):
+        first = certain and ci == next(iter(on_route), None)
         if ci in on_route:
-            if rng.random() > 0.8:
+            if rng.random() > 0.8 and not first:
                 continue
             near_side = 0 if on_route[ci] < cg.length / 2 else 1
             side = near_side if rng.random() < 0.7 else 1 - near_side
@@ -206,5 +211,6 @@ def make_crossers(net: RoadNet, rng: np.random.Generator, ego: Vehicle) -> List[
             out.append(Pedestrian(new_token(rng), sample_size("pedestrian", rng), color_for("pedestrian", rng),
                                   float(rng.uniform(1.1, 1.6)), "wait", crossing=ci, side=side, along=along,
                                   wait_until=0.0 if trig else float(rng.uniform(0.0, 10.0)),
-                                  pause=float(rng.uniform(6.0, 18.0)), ego_trigger=trig))
+                                  pause=float(rng.uniform(6.0, 18.0)), ego_trigger=trig,
+                                  trigger_dist=18.0 if first else 35.0))
     return out

@@ -29,6 +29,7 @@ DT = 0.1  # simulation step (s)
 IDM_T, IDM_A, IDM_B = 1.3, 1.6, 2.2  # headway (s), max accel, comfortable decel (m/s^2)
 MAX_BRAKE = 8.0
 LOOKAHEAD = 70.0
+NEAR_GAP = 8.0  # obstacles closer than this (m, bumper gap) count as reasons for standing still
 
 # nuScenes-like box sizes (width, length, height) ranges per kind
 SIZES: Dict[str, Tuple[Tuple[float, float], Tuple[float, float], Tuple[float, float]]] = {
@@ -61,6 +62,7 @@ class Vehicle:
     hold: Optional[Tuple[float, float]] = None  # scripted stop [t0, t1) (s)
     reservation: Optional[str] = None
     reason: str = "free"  # what limited the last acceleration
+    near: List[str] = field(default_factory=list)  # kinds of obstacles closer than NEAR_GAP
 
     @property
     def length(self) -> float:
@@ -91,7 +93,8 @@ class Pedestrian:
     t: float = 0.0  # crossers: metres walked on the crossing
     wait_until: float = 0.0
     pause: float = 6.0  # crossers: wait at the curb after crossing (s)
-    ego_trigger: bool = False
+    ego_trigger: bool = False  # crossers: step out when the ego approaches (closer than trigger_dist)
+    trigger_dist: float = 35.0
     yaw: float = 0.0
     xy: np.ndarray = field(default_factory=lambda: np.zeros(2))
 
@@ -122,7 +125,7 @@ def crossing_blocked(net: RoadNet, peds: List[Pedestrian], ci: int, t_lane: floa
         length = net.crossings[ci].length
         pos = p.t if p.side == 0 else length - p.t
         d = 1.0 if p.side == 0 else -1.0
-        if (t_lane - pos) * d > -(half_w + 1.5):
+        if (t_lane - pos) * d > -(half_w + 1.0):
             return True
     return False
 
@@ -196,6 +199,7 @@ def step_vehicle(veh: Vehicle, net: RoadNet, obstacles: List[Tuple[float, float,
     veh.v = v_new
     veh.s += ds
     veh.reason = reason
+    veh.near = sorted({why for gap, _, why in obstacles if gap < NEAR_GAP})
     while veh.s > net.lanes[veh.route[0]].line.length and len(veh.route) > 1:
         veh.s -= net.lanes[veh.route[0]].line.length
         veh.route.pop(0)

@@ -71,23 +71,32 @@ class EventLog:
     def __init__(self, net: RoadNet):
         self.net = net
         self.events: List[str] = []
-        self._stop_reason: Optional[str] = None
+        self._episode: Optional[List[str]] = None  # reasons logged in the current stop episode
         self._seen: List[str] = []
 
+    def _name(self, why: str, ego: Vehicle, lights: Dict[str, str]) -> Optional[str]:
+        if why == "intersection":
+            light = self.net.lanes[ego.route[0]].light
+            return "red_light" if light is not None and lights.get(light) != "green" else "yield_at_intersection"
+        return {"lead": "stop_for_lead", "pedestrian": "stop_for_pedestrian"}.get(why)
+
     def update(self, frame: int, ego: Vehicle, lights: Dict[str, str]) -> None:
+        """Record turns (entering a connector) and the causes of a stop (once per stop episode)."""
         lane = self.net.town.lanes[ego.route[0]]
         if lane.turn is not None and ego.route[0] not in self._seen:
             self._seen.append(ego.route[0])
             name = "go_straight" if lane.turn == "straight" else f"turn_{lane.turn}"
             self.events.append(f"{name}@frame={frame}")
         if ego.v < self.STOP_SPEED:
-            reason = {"lead": "stop_for_lead", "pedestrian": "stop_for_pedestrian", "hold": "stop"}.get(ego.reason)
-            if ego.reason == "intersection":
-                light = self.net.lanes[ego.route[0]].light
-                reason = "red_light" if light is not None and lights.get(light) != "green" else "yield_at_intersection"
-            held = self._stop_reason is None or (ego.v < 0.05 and ego.accel <= 0.0)  # new episode, or still held
-            if reason is not None and reason != self._stop_reason and held:
-                self.events.append(f"{reason}@frame={frame}")
-                self._stop_reason = reason
+            new_episode = self._episode is None
+            if new_episode:
+                self._episode = []
+            held = new_episode or (ego.v < 0.05 and ego.accel <= 0.0)  # still held, not pulling away
+            causes = [ego.reason] + [w for w in ego.near if w != ego.reason]
+            for why in causes:
+                name = self._name(why, ego, lights)
+                if name is not None and name not in self._episode and held:  # type: ignore[operator]
+                    self.events.append(f"{name}@frame={frame}")
+                    self._episode.append(name)  # type: ignore[union-attr]
         elif ego.v > 1.0:
-            self._stop_reason = None
+            self._episode = None

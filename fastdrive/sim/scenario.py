@@ -60,11 +60,12 @@ class _Sim:
                 self.schedules[node] = LightSchedule(g, 2.0, 1.0, float(rng.uniform(0.0, 2 * (g + 3.0))))
         self.nav = EgoNavigator(rng, net)
         # 'lead': a lead vehicle brakes to a stop ahead of the ego, the intersection comes later;
-        # 'junction': the ego starts close to an intersection (turn, light, crossing pedestrians)
-        dist = (38.0, 60.0) if mode == "lead" else (12.0, 30.0)
+        # 'junction': the ego starts close to an intersection (turn, light, crossing pedestrians);
+        # 'crossing': like 'junction', on green, and a pedestrian steps onto the crossing ahead
+        dist = {"lead": (38.0, 60.0), "junction": (12.0, 30.0), "crossing": (20.0, 38.0)}[mode]
         self.ego = _spawn.make_ego(net, rng, float(rng.uniform(8.0, 12.0)), dist)
         first_light = net.lanes[self.ego.route[0]].light
-        if first_light is not None and rng.random() < 0.65:  # often arrive on green
+        if first_light is not None and (mode == "crossing" or rng.random() < 0.65):  # often arrive on green
             sched = self.schedules[net.light_node[first_light]]
             heading = next(li.heading for li in town.traffic_lights if li.token == first_light)
             half = sched.green + sched.yellow + sched.all_red
@@ -72,8 +73,8 @@ class _Sim:
             sched.offset = light_group(heading) * half - green_at
         extend_route(self.ego, net, self.nav.choose, 6)
         self.vehicles: List[Vehicle] = [self.ego]
-        if mode == "lead" or rng.random() < 0.5:
-            self.vehicles += _spawn.make_lead(net, rng, self.ego, self.vehicles, brakes=mode == "lead")
+        if mode == "lead":
+            self.vehicles += _spawn.make_lead(net, rng, self.ego, self.vehicles, brakes=True)
         self.vehicles += _spawn.make_traffic(net, rng, self.vehicles, int(rng.integers(8, 17)))
         statics_fp = [footprint(o.center[0], o.center[1], o.yaw, o.size[0], o.size[1]) for o in town.statics]
         self.parked = _spawn.make_parked(net, rng, statics_fp)
@@ -81,7 +82,7 @@ class _Sim:
             extend_route(v, net, self._random_turn, 5)
         ego_xy = np.array(self.ego.xy_yaw(net)[:2])
         self.peds: List[Pedestrian] = _spawn.make_walkers(net, rng, ego_xy, int(rng.integers(6, 13)))
-        self.peds += _spawn.make_crossers(net, rng, self.ego)
+        self.peds += _spawn.make_crossers(net, rng, self.ego, certain=mode == "crossing")
         self.lights: Dict[str, str] = {}
 
     def _random_turn(self, veh: Vehicle, successors: List[str]) -> str:
@@ -131,10 +132,9 @@ class _Sim:
                 v.reservation = conn
                 held.append(v)
 
-    def _crossing_safe(self, ci: int, ego_brake: float = 2.5) -> bool:
-        """No vehicle is on crossing ``ci`` or too close to stop (the ego brakes at ``ego_brake`` m/s^2)."""
+    def _crossing_safe(self, ci: int, brake: float = 2.5) -> bool:
+        """No vehicle is on crossing ``ci`` or too close to stop braking at ``brake`` m/s^2."""
         for v in self.vehicles:
-            brake = ego_brake if v.is_ego else 2.5
             offs = route_offsets(v, self.net)
             for k, tok in enumerate(v.route):
                 for cj, c0, c1, _ in self.net.lanes[tok].crossings:
@@ -170,7 +170,7 @@ class _Sim:
             if p.mode == "wait" and t >= p.wait_until:
                 if p.ego_trigger:
                     d = self._ego_distance(p.crossing)
-                    if d is None or not (self.ego.v**2 / 8.0 + 3.0 < d < 35.0):
+                    if d is None or not (self.ego.v**2 / 8.0 + 3.0 < d < p.trigger_dist):
                         continue
                 if self._crossing_safe(p.crossing, 4.0 if p.ego_trigger else 2.5):
                     p.mode, p.t, p.ego_trigger = "cross", 0.0, False
@@ -217,15 +217,17 @@ def generate_scene(
         name: scene name.
         t0_us: timestamp of the first keyframe (microseconds); derived from the seed if None.
         net: a prebuilt :class:`RoadNet` of ``town`` (saves time when reusing a town).
-        mode: 'lead' (a lead vehicle brakes ahead of the ego) or 'junction' (the
-            ego starts close to an intersection); drawn from the seed if None.
+        mode: 'lead' (a lead vehicle brakes ahead of the ego), 'junction' (the
+            ego starts close to an intersection) or 'crossing' (a junction on
+            green with a pedestrian stepping onto the crossing ahead); drawn
+            from the seed ('lead' or 'junction') if None.
     """
     if samples_per_scene < 1:
         raise ValueError("samples_per_scene must be >= 1")
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    if mode not in (None, "lead", "junction"):
-        raise ValueError(f"mode must be 'lead' or 'junction', got {mode!r}")
+    if mode not in (None, "lead", "junction", "crossing"):
+        raise ValueError(f"mode must be 'lead', 'junction' or 'crossing', got {mode!r}")
     rng = np.random.default_rng(seed)
     net = net if net is not None else RoadNet(town)
     mode = mode or ("lead" if rng.random() < 0.5 else "junction")
@@ -281,10 +283,11 @@ def generate_world(num_scenes: int, seed: int, samples_per_scene: int = 40, val_
 
     Train scenes use up to three towns (``LOCATIONS[0:3]``); val scenes use the
     held-out town ``LOCATIONS[3]`` with differently drawn layout parameters.
-    A world with >= 2 scenes has at least one val and one train scene. Even
-    scenes are 'junction' scenes (the ego turns at an intersection; the first
-    one also stops for a crossing pedestrian), odd ones 'lead' scenes (the ego
-    stops behind a braking lead vehicle): a scene of at least
+    A world with >= 2 scenes has at least one val and one train scene. The
+    first scene is a 'crossing' scene (the ego stops for a pedestrian), other
+    even ones 'junction' scenes (the ego turns at an
+    intersection), odd ones 'lead' scenes (the ego stops behind a braking
+    lead vehicle): a scene of at least
     ``MIN_SAMPLES_FOR_RETRY`` keyframes is re-drawn with a derived seed (at
     most ``MAX_ATTEMPTS`` times) until it shows its situation.
     """
@@ -303,8 +306,8 @@ def generate_world(num_scenes: int, seed: int, samples_per_scene: int = 40, val_
         split = "train" if i < n_train else "val"
         town = train_towns[i % len(train_towns)] if split == "train" else val_town
         assert town is not None
-        mode = "junction" if i % 2 == 0 else "lead"
-        need = SCENE_NEEDS[mode] if i > 0 else SCENE_NEEDS["first"]
+        mode = "crossing" if i == 0 else ("junction" if i % 2 == 0 else "lead")
+        need = SCENE_NEEDS[mode]
         base_seed = int(rng.integers(2**31))
         attempts = MAX_ATTEMPTS if samples_per_scene >= MIN_SAMPLES_FOR_RETRY else 1
         for attempt in range(attempts):  # deterministic retries until the scene shows its situation
@@ -319,7 +322,7 @@ def generate_world(num_scenes: int, seed: int, samples_per_scene: int = 40, val_
 
 # events each scene of a world must show (one of each set), by scene role
 SCENE_NEEDS = {
-    "first": [{"turn_left", "turn_right"}, {"stop_for_pedestrian"}],
+    "crossing": [{"stop_for_pedestrian"}],
     "junction": [{"turn_left", "turn_right"}],
     "lead": [{"stop_for_lead"}],
 }
