@@ -120,12 +120,25 @@ def run_once(model, inputs: Dict, decode_steps: int, device: str) -> Dict[str, f
     return {"prefill": prefill, "decode": statistics.median(steps) if steps else float("nan")}
 
 
+def cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """QK^T + AV FLOPs of SDPA, ``4 b h s_q s_k d`` (as torch counts its GPU kernels).
+
+    torch 2.14's ``FlopCounterMode`` has no formula for the CPU kernel
+    ``_scaled_dot_product_flash_attention_for_cpu`` and would count 0.
+    """
+    b, h, s_q, d = query_shape
+    return 4 * b * h * s_q * key_shape[-2] * d
+
+
 @torch.inference_mode()
 def count_flops(model, inputs: Dict) -> float:
     """FLOPs of one prefill, counted by ``FlopCounterMode`` (an untimed pass)."""
     kw = dict(inputs)
     kw["mm_encoder_outputs"] = dict(inputs["mm_encoder_outputs"])
-    with FlopCounterMode(display=False) as fc:
+    mapping = {}
+    if hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        mapping[torch.ops.aten._scaled_dot_product_flash_attention_for_cpu] = cpu_sdpa_flop
+    with FlopCounterMode(display=False, custom_mapping=mapping) as fc:
         model(**kw, use_cache=True, logits_to_keep=1)
     return float(fc.get_total_flops())
 
