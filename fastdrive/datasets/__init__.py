@@ -1,6 +1,7 @@
 """Datasets and transforms, registered in ``fastdrive.registry.DATASETS``."""
 
 from .nuscenes_fg import NuScenesFGDataset
+from .planning import PlanningDataset
 from .toy_dataset import ToyRegressionDataset
 
-__all__ = ["NuScenesFGDataset", "ToyRegressionDataset"]
+__all__ = ["NuScenesFGDataset", "PlanningDataset", "ToyRegressionDataset"]
