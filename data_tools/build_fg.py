@@ -14,6 +14,10 @@ Examples::
     # sharded (also picks up RANK / WORLD_SIZE from torchrun or SLURM_PROCID / SLURM_NTASKS):
     python -m data_tools.build_fg ... --num-shards 8 --shard-id 3
     python -m data_tools.build_fg --out data/nuscenes_fg --merge
+    # add each camera's mask path to mmdet3d's info pkl (mmdet3d 1.x format; with --dataroot it
+    # builds first), writing data/nuscenes_fg/nuscenes_infos_train_fg.pkl:
+    python -m data_tools.build_fg --out data/nuscenes_fg \\
+        --mmdet3d-infos data/nuscenes/nuscenes_infos_train.pkl
 
 Exit codes: 0 done (failed images are listed in the summary), 2 bad input
 (nothing processed), 1 unexpected error, 130 interrupted (rerun to resume).
@@ -113,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_non_negative, default=None, help="process at most N images of this shard")
     p.add_argument("--merge", action="store_true", help="merge the shard indices in --out and exit")
     p.add_argument(
+        "--mmdet3d-infos",
+        nargs="+",
+        metavar="PKL",
+        default=None,
+        help="mmdet3d 1.x info pkl(s) to augment with images[CAM]['fg_mask_path'] (relative to --out); "
+        "each is written to OUT/<name>_fg.pkl. Without --dataroot, only this step runs",
+    )
+    p.add_argument(
         "--classes-config",
         default=DEFAULT_CLASSES_CONFIG,
         help="category-to-foreground config (default: configs/nuscenes_fg/fg_classes.py)",
@@ -167,6 +179,44 @@ def _print_summary(summary: dict, seconds: float, out: str) -> None:
         print(f"  ... {summary['failures'] - 10} more failures in {os.path.join(out, 'summary*.json')}")
 
 
+def augment_mmdet3d_infos(pkl_paths: Sequence[str], out: str) -> int:
+    """``--mmdet3d-infos``: write ``OUT/<name>_fg.pkl`` for each info pkl; returns the exit code."""
+    import glob
+    import pickle
+
+    from fastdrive.datasets.nuscenes_fg import _io
+    from fastdrive.datasets.nuscenes_fg.index import INDEX_PREFIX
+    from fastdrive.datasets.nuscenes_fg.mmdet3d_infos import InfoFormatError, add_fg_mask_paths
+
+    indices = [
+        p for p in sorted(glob.glob(os.path.join(out, f"{INDEX_PREFIX}_*.json"))) if ".shard-" not in p
+    ]
+    if not indices:
+        return _fail(
+            f"no nuScenes-FG index ({INDEX_PREFIX}_<split>.json) in {out}; build (and --merge) first"
+        )
+    entries = [e for p in indices for e in _io.read_json(p)["data_list"]]
+    tmp_dir = os.path.join(out, "_work", "tmp", "mmdet3d")
+    os.makedirs(tmp_dir, exist_ok=True)
+    for pkl in pkl_paths:
+        try:
+            with open(pkl, "rb") as f:
+                infos = pickle.load(f)
+            new, report = add_fg_mask_paths(infos, entries)
+        except (OSError, pickle.UnpicklingError, EOFError, InfoFormatError) as exc:
+            return _fail(f"{pkl}: {exc}")
+        if report["with_mask"] == 0:
+            return _fail(f"{pkl}: none of its {report['images']} camera images has a mask in {out}")
+        name = os.path.splitext(os.path.basename(pkl))[0] + "_fg.pkl"
+        dest = os.path.join(out, name)
+        _io.atomic_write_bytes(dest, pickle.dumps(new, protocol=4), tmp_dir)
+        print(f"mmdet3d infos: {report['with_mask']}/{report['images']} camera images with a mask -> {dest}")
+        if report["missing"]:
+            examples = report["missing_examples"][:3]
+            print(f"  {report['missing']} without a mask (fg_mask_path None), e.g. {examples}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -187,7 +237,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _print_summary(summary, 0.0, args.out)
         return 0
     if not args.dataroot:
-        return _fail("--dataroot is required (unless --merge)")
+        if args.mmdet3d_infos:
+            return augment_mmdet3d_infos(args.mmdet3d_infos, args.out)
+        return _fail("--dataroot is required (unless --merge or --mmdet3d-infos)")
     try:
         num_shards, shard_id = resolve_shards(args.num_shards, args.shard_id)
     except ValueError as exc:
@@ -245,6 +297,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"  shard {shard_id} of {num_shards} done; when all are, run: python -m data_tools.build_fg "
             f"--out {args.out} --merge"
         )
+        return 0
+    if args.mmdet3d_infos:
+        return augment_mmdet3d_infos(args.mmdet3d_infos, args.out)
     return 0
 
 

@@ -22,7 +22,11 @@ def _info(sample: int) -> dict:
     return {
         "token": f"s{sample}",
         "images": {
-            cam: {"img_path": f"n000__{cam}__{sample}.jpg", "sample_data_token": f"sd-{cam}-{sample}", "cam2img": []}
+            cam: {
+                "img_path": f"n000__{cam}__{sample}.jpg",
+                "sample_data_token": f"sd-{cam}-{sample}",
+                "cam2img": [],
+            }
             for cam in CAMS
         },
     }
@@ -65,7 +69,10 @@ def test_add_fg_mask_paths_matches_by_token_then_name(fg_out):
     entries = [dict(e, sample_data_token="") if e["img_path"] == front0 else e for e in entries]
     new, report = add_fg_mask_paths(infos, entries)
     assert report == {
-        "images": 4, "with_mask": 3, "missing": 1, "missing_examples": ["samples/CAM_BACK/n000__CAM_BACK__1.jpg"]
+        "images": 4,
+        "with_mask": 3,
+        "missing": 1,
+        "missing_examples": ["samples/CAM_BACK/n000__CAM_BACK__1.jpg"],
     }
     imgs = new["data_list"][0]["images"]
     assert imgs["CAM_FRONT"]["fg_mask_path"] == "samples/CAM_FRONT/n000__CAM_FRONT__0.png"
@@ -77,15 +84,21 @@ def test_add_fg_mask_paths_matches_by_token_then_name(fg_out):
 
 def test_token_wins_over_file_name():
     infos = {"data_list": [_info(0)]}
-    wrong_name = dict(_entry("CAM_FRONT", 0), mask_path="elsewhere.png", img_path="samples/CAM_FRONT/other.jpg")
+    wrong_name = dict(
+        _entry("CAM_FRONT", 0), mask_path="elsewhere.png", img_path="samples/CAM_FRONT/other.jpg"
+    )
     new, _ = add_fg_mask_paths(infos, [wrong_name])
     assert new["data_list"][0]["images"]["CAM_FRONT"]["fg_mask_path"] == "elsewhere.png"
 
 
 def test_existing_masks_without_index():
-    new, report = add_fg_mask_paths({"data_list": [_info(2)]}, existing_masks=["samples/CAM_BACK/n000__CAM_BACK__2.png"])
+    new, report = add_fg_mask_paths(
+        {"data_list": [_info(2)]}, existing_masks=["samples/CAM_BACK/n000__CAM_BACK__2.png"]
+    )
     assert report["with_mask"] == 1 and report["missing"] == 1
-    assert new["data_list"][0]["images"]["CAM_BACK"]["fg_mask_path"] == "samples/CAM_BACK/n000__CAM_BACK__2.png"
+    assert (
+        new["data_list"][0]["images"]["CAM_BACK"]["fg_mask_path"] == "samples/CAM_BACK/n000__CAM_BACK__2.png"
+    )
 
 
 @pytest.mark.parametrize("bad", [{"infos": []}, [], {"data_list": [{"token": "x"}]}])
@@ -100,7 +113,9 @@ def test_load_fg_mask_multiview_order_binary_and_missing(fg_out):
     sample0 = infos["data_list"][0]
     t = TRANSFORMS.build(dict(type="LoadFGMask", mask_root=str(out), cameras=["CAM_BACK", "CAM_FRONT"]))
     res = t({"images": sample0["images"]})
-    expect = [np.asarray(Image.open(out / sample0["images"][c]["fg_mask_path"])) for c in ("CAM_BACK", "CAM_FRONT")]
+    expect = [
+        np.asarray(Image.open(out / sample0["images"][c]["fg_mask_path"])) for c in ("CAM_BACK", "CAM_FRONT")
+    ]
     assert [m.shape for m in res["fg_masks"]] == [(6, 8), (6, 8)] == res["fg_mask_shapes"]
     for got, want in zip(res["fg_masks"], expect):
         np.testing.assert_array_equal(got, want)
@@ -120,8 +135,20 @@ def test_cli_writes_augmented_pkl(fg_out, tmp_path):
     pkl.write_bytes(pickle.dumps({"metainfo": {"dataset": "nuscenes"}, "data_list": [_info(0), _info(1)]}))
     assert main(["--out", str(out), "--mmdet3d-infos", str(pkl)]) == 0
     new = pickle.loads((out / "nuscenes_infos_train_fg.pkl").read_bytes())
-    assert new["data_list"][1]["images"]["CAM_FRONT"]["fg_mask_path"] == "samples/CAM_FRONT/n000__CAM_FRONT__1.png"
+    assert (
+        new["data_list"][1]["images"]["CAM_FRONT"]["fg_mask_path"]
+        == "samples/CAM_FRONT/n000__CAM_FRONT__1.png"
+    )
     unrelated = tmp_path / "other.pkl"
     unrelated.write_bytes(pickle.dumps({"data_list": [_info(7)]}))
     assert main(["--out", str(out), "--mmdet3d-infos", str(unrelated)]) == 2  # no image has a mask
     assert main(["--out", str(tmp_path / "empty"), "--mmdet3d-infos", str(pkl)]) == 2  # no FG index
+
+
+def test_load_fg_mask_single_view(fg_out):
+    out, entries = fg_out
+    path = out / entries[0]["mask_path"]
+    res = LoadFGMask()({"mask_path": str(path), "img_path": "x.jpg"})  # absolute path, no mask_root
+    np.testing.assert_array_equal(res["fg_masks"][0], np.asarray(Image.open(path)))
+    with pytest.raises(KeyError):
+        LoadFGMask()({"img_path": "x.jpg"})

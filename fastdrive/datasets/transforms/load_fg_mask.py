@@ -112,7 +112,9 @@ class LoadFGMask:
                 paths.append(path)
         elif results.get("mask_path"):
             path = self._path(results["mask_path"])
-            masks.append(self._read(path, str(results.get("img_path", "image")), self._image_hw(results, 0, {})))
+            masks.append(
+                self._read(path, str(results.get("img_path", "image")), self._image_hw(results, 0, {}))
+            )
             paths.append(path)
         else:
             raise KeyError("LoadFGMask: results have neither 'images' (multi-view) nor 'mask_path'")
