@@ -1,5 +1,6 @@
 """Datasets and transforms, registered in ``fastdrive.registry.DATASETS``."""
 
+from . import transforms  # noqa: F401  (registers LoadFGMask in TRANSFORMS)
 from .nuscenes_fg import NuScenesFGDataset
 from .planning import PlanningDataset
 from .toy_dataset import ToyRegressionDataset
