@@ -1,0 +1,269 @@
+"""Show which visual tokens each pruning method keeps, over one camera image, as a PNG grid.
+
+The camera image of one nuScenes sample goes through the processor-free
+Qwen2.5-VL path (resized so the merged token grid is about one token per
+``--token-px`` source pixels, patchified by transformers' Qwen2-VL image
+processor, wrapped in ``<|vision_start|> pad* <|vision_end|>`` with a short
+prompt); every pruner is attached at every pruning ratio and one forward is
+run. Rows are methods, columns ratios; each tile is titled with the method,
+the pruning ratio, the kept count and the foreground recall (when the
+world's ground-truth foreground mask exists).
+
+Example::
+
+    python -m data_tools.show_kept_tokens --dataroot outputs/world \\
+        --methods fastv divprune --ratios 0.25 0.5 0.75 --out kept.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    p = _Parser(prog="python -m data_tools.show_kept_tokens", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataroot", required=True,
+                   help="nuScenes dataroot (real or from data_tools.make_world)")
+    p.add_argument("--version", default=None,
+                   help="table folder, e.g. v1.0-mini (default: the only v* folder)")
+    p.add_argument("--sample-token", default=None,
+                   help="sample to show (default: the --scene-index, --sample-index one)")
+    p.add_argument("--scene-index", type=int, default=0, help="scene when no token (default: %(default)s)")
+    p.add_argument("--sample-index", type=int, default=0, help="keyframe in the scene (default: %(default)s)")
+    p.add_argument("--camera", default="CAM_FRONT", help="camera channel (default: %(default)s)")
+    p.add_argument("--methods", nargs="+", required=True,
+                   help="pruner names (see fastdrive.pruning.list_pruners)")
+    p.add_argument("--ratios", nargs="+", type=float, default=[0.25, 0.5, 0.75],
+                   help="pruning ratios, share of visual tokens removed, in [0, 1) (default: %(default)s)")
+    p.add_argument("--checkpoint", default=None,
+                   help="local Qwen2.5-VL checkpoint directory (default: the tiny random model)")
+    p.add_argument("--token-px", type=int, default=28,
+                   help="source pixels per merged token (default: %(default)s, as Qwen2.5-VL)")
+    p.add_argument("--tile-width", type=int, default=448,
+                   help="width of each tile in px (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.8,
+                   help="dimming of pruned cells (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output PNG path")
+    return p
+
+
+def _find_version(dataroot: str) -> str:
+    versions = sorted(d for d in os.listdir(dataroot)
+                      if d.startswith("v") and os.path.isdir(os.path.join(dataroot, d)))
+    if len(versions) != 1:
+        raise ValueError(f"cannot infer --version in {dataroot}: found {versions or 'none'}")
+    return versions[0]
+
+
+def _pick_sample(nusc, scene_index: int, sample_index: int) -> str:
+    if not 0 <= scene_index < len(nusc.scene):
+        raise ValueError(f"--scene-index {scene_index} out of range (dataset has {len(nusc.scene)} scenes)")
+    token = nusc.scene[scene_index]["first_sample_token"]
+    for i in range(sample_index):
+        token = nusc.get("sample", token)["next"]
+        if not token:
+            raise ValueError(f"--sample-index {sample_index} out of range (scene has {i + 1} keyframes)")
+    return token
+
+
+def load_camera(dataroot: str, version: Optional[str], sample_token: Optional[str], scene_index: int,
+                sample_index: int, camera: str) -> Tuple[np.ndarray, Optional[np.ndarray], str]:
+    """``(image (H, W, 3) uint8, fg_mask (H, W) bool or None, image path)`` of one sample's camera."""
+    from PIL import Image
+
+    if not os.path.isdir(dataroot):
+        raise ValueError(f"dataroot not found: {dataroot}")
+    version = version or _find_version(dataroot)
+    if not os.path.isdir(os.path.join(dataroot, version)):
+        raise ValueError(f"version folder not found: {os.path.join(dataroot, version)}")
+    from nuscenes.nuscenes import NuScenes
+
+    nusc = NuScenes(version=version, dataroot=dataroot, verbose=False)
+    if sample_token is None:
+        sample_token = _pick_sample(nusc, scene_index, sample_index)
+    try:
+        sample = nusc.get("sample", sample_token)
+    except KeyError:
+        raise ValueError(f"unknown --sample-token {sample_token!r}") from None
+    if camera not in sample["data"]:
+        cams = sorted(k for k in sample["data"] if k.startswith("CAM"))
+        raise ValueError(f"camera {camera!r} not in sample; available: {', '.join(cams)}")
+    rel = nusc.get("sample_data", sample["data"][camera])["filename"]
+    path = os.path.join(dataroot, rel)
+    if not os.path.isfile(path):
+        raise ValueError(f"camera image missing: {path}")
+    image = np.asarray(Image.open(path).convert("RGB"))
+    fg_path = os.path.join(dataroot, "fastdrive_gt", "fg", os.path.splitext(rel)[0] + ".png")
+    fg = None
+    if os.path.isfile(fg_path):
+        fg_img = Image.open(fg_path)
+        if fg_img.size == (image.shape[1], image.shape[0]):
+            fg = np.asarray(fg_img.convert("L")) > 0
+    return image, fg, path
+
+
+def model_inputs(image: np.ndarray, config, token_px: int, prompt: Sequence[int] = (1, 2, 3, 4)):
+    """Processor-free Qwen2.5-VL inputs for one image, and the merged token grid ``(h, w)``.
+
+    The image is resized to ``(h * u, w * u)`` with ``u = patch * merge``
+    pixels per merged token and ``h = round(H / token_px)`` (at least 1),
+    then patchified and normalised by :class:`transformers.Qwen2VLImageProcessor`
+    (no resize there). ``input_ids`` are ``prompt + [vision_start] + pad * h*w
+    + [vision_end] + prompt``.
+    """
+    import torch
+    from PIL import Image
+    from transformers import Qwen2VLImageProcessor
+
+    v = config.vision_config
+    unit = v.patch_size * v.spatial_merge_size
+    h = max(1, int(round(image.shape[0] / token_px)))
+    w = max(1, int(round(image.shape[1] / token_px)))
+    resized = np.array(Image.fromarray(image).resize((w * unit, h * unit), Image.BICUBIC))
+    proc = Qwen2VLImageProcessor(patch_size=v.patch_size, merge_size=v.spatial_merge_size,
+                                 temporal_patch_size=v.temporal_patch_size)
+    px = proc(images=[resized], return_tensors="pt", do_resize=False)
+    grid_thw = px["image_grid_thw"].long()
+    ids = list(prompt) + [config.vision_start_token_id] + [config.image_token_id] * (h * w) \
+        + [config.vision_end_token_id] + list(prompt)
+    types = [0] * (len(prompt) + 1) + [1] * (h * w) + [0] * (len(prompt) + 1)
+    inputs = dict(
+        input_ids=torch.tensor([ids], dtype=torch.long),
+        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        mm_token_type_ids=torch.tensor([types], dtype=torch.int32),
+        pixel_values=px["pixel_values"].float(),
+        image_grid_thw=grid_thw,
+    )
+    return inputs, (h, w)
+
+
+def pruner_kwargs(method: str, config) -> dict:
+    """Constructor arguments that size a learned pruner to the model (hidden width, heads).
+
+    Methods with learned parts (e.g. ``recon``, ``lightvla_star``) default to
+    Qwen2.5-VL-3B widths; here they are matched to ``config.text_config``
+    (weights stay as built: random unless the method loads its own).
+    """
+    import inspect
+
+    from fastdrive.pruning import PRUNERS
+
+    params = inspect.signature(PRUNERS.module_dict[method].__init__).parameters
+    text = config.text_config
+    wanted = dict(hidden_size=text.hidden_size, num_heads=text.num_attention_heads,
+                  num_kv_heads=text.num_key_value_heads, intermediate_size=text.intermediate_size,
+                  rms_norm_eps=text.rms_norm_eps)
+    return {k: v for k, v in wanted.items() if k in params}
+
+
+def _title(method: str, ratio: float, kept: int, total: int, recall: float) -> str:
+    rec = "n/a" if math.isnan(recall) else f"{100 * recall:.0f}%"
+    return f"{method}  prune {100 * ratio:.0f}%  kept {kept}/{total}  fg-recall {rec}"
+
+
+def render_grid(tiles: List[List[np.ndarray]], titles: List[List[str]], tile_width: int,
+                header: str = "") -> np.ndarray:
+    """Stack ``rows x cols`` titled tiles into one ``(H, W, 3)`` uint8 image (optional header line)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    th, tw = tiles[0][0].shape[:2]
+    scale = tile_width / tw
+    tile_h = int(round(th * scale))
+    font = ImageFont.load_default(size=max(11, tile_width // 30))
+    bar = int(font.size * 1.6)
+    pad = 6
+    rows, cols = len(tiles), len(tiles[0])
+    top = bar if header else 0
+    sheet = Image.new("RGB", (cols * (tile_width + pad) + pad, top + rows * (tile_h + bar + pad) + pad),
+                      (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    if header:
+        while len(header) > 4 and draw.textlength(header, font=font) > sheet.width - 2 * pad:
+            header = header[:-4] + "..."
+        draw.text((pad + 2, pad + (bar - font.size) // 2), header, fill=(90, 90, 90), font=font)
+    for r in range(rows):
+        for c in range(cols):
+            x = pad + c * (tile_width + pad)
+            y = top + pad + r * (tile_h + bar + pad)
+            draw.text((x + 2, y + (bar - font.size) // 2), titles[r][c], fill=(0, 0, 0), font=font)
+            tile = Image.fromarray(tiles[r][c]).resize((tile_width, tile_h), Image.NEAREST)
+            sheet.paste(tile, (x, y + bar))
+    return np.asarray(sheet)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        from fastdrive.evaluation.token_overlay import foreground_recall, overlay_kept_tokens
+        from fastdrive.pruning import build_pruner, keep_from_ratio, list_pruners
+
+        unknown = [m for m in args.methods if m not in list_pruners()]
+        if unknown:
+            raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(list_pruners())}")
+        keeps = [keep_from_ratio(r) for r in args.ratios]
+        if args.token_px < 1 or args.tile_width < 16 or not 0.0 <= args.alpha <= 1.0:
+            raise ValueError("--token-px must be >= 1, --tile-width >= 16 and --alpha in [0, 1]")
+        if not args.out.lower().endswith(".png"):
+            raise ValueError(f"--out must be a .png path, got {args.out!r}")
+        image, fg, path = load_camera(args.dataroot, args.version, args.sample_token, args.scene_index,
+                                      args.sample_index, args.camera)
+        import torch
+        from fastdrive.vla import attach_pruner, build_tiny_qwen25vl, load_qwen25vl
+
+        model = load_qwen25vl(args.checkpoint) if args.checkpoint else build_tiny_qwen25vl()
+        inputs, grid = model_inputs(image, model.config, args.token_px)
+        inputs = {k: v.to(model.device) for k, v in inputs.items()}
+        total = grid[0] * grid[1]
+        tiles, titles = [], []
+        for method in args.methods:
+            row, row_titles = [], []
+            for ratio, keep in zip(args.ratios, keeps):
+                try:
+                    pruner = build_pruner(method, **pruner_kwargs(method, model.config))
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"cannot build pruner {method!r} with defaults: {err}") from None
+                with attach_pruner(model, pruner, keep) as handle, torch.no_grad():
+                    model(**inputs)
+                    if handle.last is None:
+                        raise ValueError(f"{method!r} at ratio {ratio} did not prune (no record)")
+                    kept = handle.last.kept_mask(0, 0).numpy()
+                recall = foreground_recall(kept, fg) if fg is not None else float("nan")
+                row.append(overlay_kept_tokens(image, kept, fg, alpha=args.alpha))
+                row_titles.append(_title(method, ratio, int(kept.sum()), total, recall))
+            tiles.append(row)
+            titles.append(row_titles)
+        model_name = os.path.basename(os.path.normpath(args.checkpoint)) if args.checkpoint \
+            else "tiny random Qwen2.5-VL"
+        header = (f"{args.camera}  model: {model_name}  {grid[0]}x{grid[1]} tokens  "
+                  f"dimmed = pruned, red = foreground outline")
+        sheet = render_grid(tiles, titles, args.tile_width, header)
+        from PIL import Image
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        Image.fromarray(sheet).save(args.out)
+    except (ValueError, KeyError, FileNotFoundError, OSError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        sys.stderr.write(f"show_kept_tokens: error: {msg}\n")
+        return EXIT_BAD_INPUT
+    print(f"wrote {args.out} ({len(args.methods)} methods x {len(args.ratios)} ratios, "
+          f"{grid[0]}x{grid[1]} tokens, image {path})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
