@@ -21,6 +21,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from data_tools._nuscenes_cli import find_version, pick_sample
+
 CAMERA_LAYOUT: Tuple[Tuple[str, ...], ...] = (
     ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"),
     ("CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT"),
@@ -94,18 +96,6 @@ def render_preview(nusc, sample_token: str, out_path: str, tile_width: int = 640
     return out_path
 
 
-def _pick_sample(nusc, scene_index: int, sample_index: int) -> str:
-    if not 0 <= scene_index < len(nusc.scene):
-        raise ValueError(f"--scene-index {scene_index} out of range (dataset has "
-                         f"{len(nusc.scene)} scenes)")
-    token = nusc.scene[scene_index]["first_sample_token"]
-    for _ in range(sample_index):
-        nxt = nusc.get("sample", token)["next"]
-        if not nxt:
-            break
-        token = nxt
-    return token
-
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -124,26 +114,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _find_version(dataroot: str) -> str:
-    versions = sorted(d for d in os.listdir(dataroot)
-                      if d.startswith("v") and os.path.isdir(os.path.join(dataroot, d)))
-    if len(versions) != 1:
-        raise ValueError(f"cannot infer --version in {dataroot}: found {versions or 'none'}")
-    return versions[0]
-
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         if not os.path.isdir(args.dataroot):
             raise ValueError(f"dataroot not found: {args.dataroot}")
-        version = args.version or _find_version(args.dataroot)
+        version = args.version or find_version(args.dataroot)
         if not os.path.isdir(os.path.join(args.dataroot, version)):
             raise ValueError(f"version folder not found: {os.path.join(args.dataroot, version)}")
         from nuscenes.nuscenes import NuScenes
 
         nusc = NuScenes(version=version, dataroot=args.dataroot, verbose=False)
-        token = args.sample_token or _pick_sample(nusc, args.scene_index, args.sample_index)
+        token = args.sample_token or pick_sample(nusc, args.scene_index, args.sample_index, clamp=True)
         out = render_preview(nusc, token, args.out, tile_width=args.tile_width)
     except (ValueError, KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -25,6 +25,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from data_tools._nuscenes_cli import find_version, pick_sample
+
 EXIT_BAD_INPUT = 2
 
 
@@ -61,23 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _find_version(dataroot: str) -> str:
-    versions = sorted(d for d in os.listdir(dataroot)
-                      if d.startswith("v") and os.path.isdir(os.path.join(dataroot, d)))
-    if len(versions) != 1:
-        raise ValueError(f"cannot infer --version in {dataroot}: found {versions or 'none'}")
-    return versions[0]
-
-
-def _pick_sample(nusc, scene_index: int, sample_index: int) -> str:
-    if not 0 <= scene_index < len(nusc.scene):
-        raise ValueError(f"--scene-index {scene_index} out of range (dataset has {len(nusc.scene)} scenes)")
-    token = nusc.scene[scene_index]["first_sample_token"]
-    for i in range(sample_index):
-        token = nusc.get("sample", token)["next"]
-        if not token:
-            raise ValueError(f"--sample-index {sample_index} out of range (scene has {i + 1} keyframes)")
-    return token
 
 
 def load_camera(dataroot: str, version: Optional[str], sample_token: Optional[str], scene_index: int,
@@ -87,14 +72,14 @@ def load_camera(dataroot: str, version: Optional[str], sample_token: Optional[st
 
     if not os.path.isdir(dataroot):
         raise ValueError(f"dataroot not found: {dataroot}")
-    version = version or _find_version(dataroot)
+    version = version or find_version(dataroot)
     if not os.path.isdir(os.path.join(dataroot, version)):
         raise ValueError(f"version folder not found: {os.path.join(dataroot, version)}")
     from nuscenes.nuscenes import NuScenes
 
     nusc = NuScenes(version=version, dataroot=dataroot, verbose=False)
     if sample_token is None:
-        sample_token = _pick_sample(nusc, scene_index, sample_index)
+        sample_token = pick_sample(nusc, scene_index, sample_index)
     try:
         sample = nusc.get("sample", sample_token)
     except KeyError:
