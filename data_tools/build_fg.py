@@ -31,18 +31,14 @@ import sys
 import time
 from typing import List, Optional, Sequence, Tuple
 
+from data_tools._cli import OneLineErrorParser as _Parser
+from fastdrive.sim.rig import CAMERA_NAMES as CAMERAS
+
 EXIT_BAD_INPUT = 2
 DEFAULT_CLASSES_CONFIG = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "nuscenes_fg", "fg_classes.py"
 )
-CAMERAS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_FRONT_LEFT")
 
-
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line and exit 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _non_negative(text: str) -> int:

@@ -21,12 +21,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from data_tools._cli import OneLineErrorParser as _Parser
+
 EXIT_BAD_INPUT = 2
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,15 +24,11 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
+from data_tools._cli import OneLineErrorParser as _Parser
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one line (no usage dump, no traceback)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _positive_int(text: str) -> int:

@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from data_tools._nuscenes_cli import find_version, pick_sample
+from data_tools._cli import find_version, pick_sample
 
 CAMERA_LAYOUT: Tuple[Tuple[str, ...], ...] = (
     ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"),

@@ -25,14 +25,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from data_tools._nuscenes_cli import find_version, pick_sample
+from data_tools._cli import OneLineErrorParser as _Parser, find_version, pick_sample
 
 EXIT_BAD_INPUT = 2
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -178,22 +178,7 @@ def build_tables(
         seed: the world seed (tokens).
     """
     t = static_tables(seed, rig)
-    t.update(
-        {
-            k: []
-            for k in (
-                "calibrated_sensor",
-                "ego_pose",
-                "instance",
-                "log",
-                "map",
-                "sample",
-                "sample_annotation",
-                "sample_data",
-                "scene",
-            )
-        }
-    )
+    t.update({k: [] for k in TABLES if k not in t})  # the tables filled per scene below
     cat_token = {c["name"]: c["token"] for c in t["category"]}
     attr_token = {a["name"]: a["token"] for a in t["attribute"]}
     sensor_token = {s["channel"]: s["token"] for s in t["sensor"]}

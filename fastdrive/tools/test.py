@@ -8,7 +8,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import List, Optional
@@ -30,17 +29,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    if args.device == "cpu" or args.gpus == 0:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     repo_root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     if osp.isdir(osp.join(repo_root, "fastdrive")) and repo_root not in sys.path:
         sys.path.insert(0, repo_root)
 
-    from mmengine.config import Config
+    from fastdrive.tools._common import hide_gpus_if_cpu, load_config
+
+    hide_gpus_if_cpu(args)
     from mmengine.runner import Runner
 
     from fastdrive.engine import register_checkpoint_safe_globals
-    from fastdrive.tools.train import _parse_cfg_options
 
     register_checkpoint_safe_globals()
     checkpoint = args.checkpoint_opt or args.checkpoint
@@ -50,12 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not checkpoint or not osp.isfile(checkpoint):
         print(f"error: checkpoint not found: {checkpoint}", file=sys.stderr)
         return 2
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(_parse_cfg_options(args.cfg_options))
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get("work_dir") or osp.join(
-        "work_dirs", osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

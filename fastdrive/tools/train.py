@@ -43,41 +43,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _parse_cfg_options(items: List[str]) -> dict:
-    from mmengine.config import DictAction
-
-    action = DictAction(option_strings=[], dest="x")
-    ns = argparse.Namespace()
-    action(None, ns, items)
-    return getattr(ns, "x", {}) or {}
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    if args.device == "cpu" or args.gpus == 0:
-        # Hide GPUs before torch initialises CUDA, so mmengine picks the CPU.
-        os.environ["CUDA_VISIBLE_DEVICES"] = ""
-
     # Make the repository importable when the script runs from a checkout.
     repo_root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     if osp.isdir(osp.join(repo_root, "fastdrive")) and repo_root not in sys.path:
         sys.path.insert(0, repo_root)
 
-    from mmengine.config import Config
+    from fastdrive.tools._common import hide_gpus_if_cpu, load_config
+
+    hide_gpus_if_cpu(args)
     from mmengine.runner import Runner
 
     from fastdrive.engine import register_checkpoint_safe_globals
 
     register_checkpoint_safe_globals()
-    if not osp.isfile(args.config):
+    cfg = load_config(args)
+    if cfg is None:
         print(f"error: config file not found: {args.config}", file=sys.stderr)
         return 2
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(_parse_cfg_options(args.cfg_options))
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get("work_dir") or osp.join(
-        "work_dirs", osp.splitext(osp.basename(args.config))[0])
     if args.load_from:
         cfg.load_from = args.load_from
     if args.resume == "auto":

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from fastdrive.sim.rig import CAMERA_NAMES as CAMERAS  # the six nuScenes cameras, in order
 
 from .splits import split_of_scenes
 
-CAMERAS: Tuple[str, ...] = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_BACK_RIGHT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_FRONT_LEFT",
-)
 REQUIRED_TABLES = (
     "scene",
     "sample",

@@ -1,8 +1,18 @@
-"""Small helpers shared by the data_tools CLIs that open a nuScenes dataroot."""
+"""Small helpers shared by the data_tools CLIs."""
 
 from __future__ import annotations
 
+import argparse
 import os
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (no usage dump, no traceback) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def find_version(dataroot: str) -> str:

@@ -1,0 +1,42 @@
+"""Pieces shared by ``train.py`` and ``test.py`` (the mmengine entry points)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+from typing import List
+
+
+def hide_gpus_if_cpu(args: argparse.Namespace) -> None:
+    """``--device cpu`` or ``--gpus 0``: hide GPUs before torch initialises CUDA."""
+    if args.device == "cpu" or args.gpus == 0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def parse_cfg_options(items: List[str]) -> dict:
+    """``KEY=VALUE`` overrides as a dict, parsed like mmengine's ``DictAction``."""
+    from mmengine.config import DictAction
+
+    action = DictAction(option_strings=[], dest="x")
+    ns = argparse.Namespace()
+    action(None, ns, items)
+    return getattr(ns, "x", {}) or {}
+
+
+def load_config(args: argparse.Namespace):
+    """The config of ``args.config`` with overrides, launcher and work dir applied.
+
+    Returns None when the file does not exist (the caller reports it).
+    """
+    from mmengine.config import Config
+
+    if not osp.isfile(args.config):
+        return None
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get("work_dir") or osp.join(
+        "work_dirs", osp.splitext(osp.basename(args.config))[0])
+    return cfg
