@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pruning ratios, share of visual tokens removed, in [0, 1) (default: %(default)s)")
     p.add_argument("--checkpoint", default=None,
                    help="local Qwen2.5-VL checkpoint directory (default: the tiny random model)")
+    p.add_argument("--planner", nargs="?", const="default", default=None, metavar="FILE",
+                   help="use the embedded driving VLA instead (FastDrive's trained planner; FILE: an "
+                   "exported planner file, default: the shipped one); it sees CAM_FRONT at its own "
+                   "16x9 token grid, planning 'straight' at 5 m/s")
     p.add_argument("--token-px", type=int, default=28,
                    help="source pixels per merged token (default: %(default)s, as Qwen2.5-VL)")
     p.add_argument("--tile-width", type=int, default=448,
@@ -203,6 +207,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError(f"--out must be a .png path, got {args.out!r}")
         image, fg, path = load_camera(args.dataroot, args.version, args.sample_token, args.scene_index,
                                       args.sample_index, args.camera)
+        if args.planner:
+            return _main_planner(args, image, fg, path)
         import torch
         from fastdrive.vla import attach_pruner, build_tiny_qwen25vl, load_qwen25vl
 
@@ -241,6 +247,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         sys.stderr.write(f"show_kept_tokens: error: {msg}\n")
         return EXIT_BAD_INPUT
+    print(f"wrote {args.out} ({len(args.methods)} methods x {len(args.ratios)} ratios, "
+          f"{grid[0]}x{grid[1]} tokens, image {path})")
+    return 0
+
+
+def _main_planner(args: argparse.Namespace, image: np.ndarray, fg: Optional[np.ndarray], path: str) -> int:
+    """``--planner``: kept tokens of the embedded driving VLA, one tile per method x ratio."""
+    from fastdrive.evaluation.token_overlay import foreground_recall, overlay_kept_tokens
+    from fastdrive.models.driving_vla_io import PlannerCheckpointError
+    from fastdrive.planner import EgoState, EmbeddedPlanner, PlanningInputError, PruningSpec
+
+    try:
+        planner = EmbeddedPlanner.from_checkpoint(None if args.planner == "default" else args.planner)
+        tiles, titles = [], []
+        grid = tuple(planner.model.grid_hw)
+        for method in args.methods:
+            row, row_titles = [], []
+            for ratio in args.ratios:
+                traj = planner.plan(image, EgoState(speed=5.0), "straight", PruningSpec(method, ratio))
+                kept = np.ones(grid, bool)
+                if traj.kept_tokens is not None:
+                    kept[:] = False
+                    kept[traj.kept_tokens[0][:, 0], traj.kept_tokens[0][:, 1]] = True
+                recall = foreground_recall(kept, fg) if fg is not None else float("nan")
+                row.append(overlay_kept_tokens(image, kept, fg, alpha=args.alpha))
+                row_titles.append(_title(method, ratio, int(kept.sum()), kept.size, recall))
+            tiles.append(row)
+            titles.append(row_titles)
+    except (PlannerCheckpointError, PlanningInputError) as err:
+        sys.stderr.write(f"show_kept_tokens: error: {err}\n")
+        return EXIT_BAD_INPUT
+    name = "FastDrive driving VLA" if args.planner == "default" else os.path.basename(args.planner)
+    header = (f"{args.camera}  model: {name}  {grid[0]}x{grid[1]} tokens  "
+              f"dimmed = pruned, red = foreground outline")
+    from PIL import Image
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    Image.fromarray(render_grid(tiles, titles, args.tile_width, header)).save(args.out)
     print(f"wrote {args.out} ({len(args.methods)} methods x {len(args.ratios)} ratios, "
           f"{grid[0]}x{grid[1]} tokens, image {path})")
     return 0

@@ -36,7 +36,33 @@ def load_config(args: argparse.Namespace):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+    if getattr(args, "data_root", None):
+        set_data_root(cfg, args.data_root)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or osp.join(
         "work_dirs", osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def set_data_root(cfg, data_root: str) -> None:
+    """Point every dataloader's dataset at ``data_root``.
+
+    A config writes its dataroot into each dataset dict when it is parsed,
+    so overriding the top-level ``data_root`` variable would change nothing;
+    this replaces ``dataset.data_root`` of the train/val/test dataloaders and
+    re-bases their ``cache_file`` paths that lived under the old root.
+    """
+    old = cfg.get("data_root")
+    cfg.data_root = data_root
+    for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        loader = cfg.get(key)
+        dataset = loader.get("dataset") if loader else None
+        if not dataset or "data_root" not in dataset:
+            continue
+        prev = dataset["data_root"]
+        dataset["data_root"] = data_root
+        cache = dataset.get("cache_file")
+        for base in {b for b in (old, prev) if b}:
+            if cache and cache.startswith(base.rstrip("/") + "/"):
+                dataset["cache_file"] = osp.join(data_root, cache[len(base.rstrip("/")) + 1:])
+                break

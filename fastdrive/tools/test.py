@@ -22,6 +22,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--gpus", type=int, default=None, help="number of GPUs (0 = CPU)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="dataroot for every dataloader of the config (e.g. another world)")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
     return parser.parse_args(argv)

@@ -34,6 +34,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="force a device (mim passes --device cpu for --gpus 0)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. train_cfg.max_epochs=2")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="dataroot for every dataloader of the config (e.g. another world)")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
                         default="none", help="job launcher")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)

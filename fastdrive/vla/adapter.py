@@ -154,6 +154,16 @@ class PruningHandle:
         the adapter during the previous decode)."""
         self._action[session_id] = attention
 
+    def memory(self) -> Dict[str, Dict[Any, Any]]:
+        """Temporal memory of every session (pruner states, action attention), to
+        carry over to a later handle with :meth:`restore_memory`."""
+        return {"states": dict(self._states), "action": dict(self._action)}
+
+    def restore_memory(self, memory: Dict[str, Dict[Any, Any]]) -> None:
+        """Take over the memory returned by another handle's :meth:`memory`."""
+        self._states.update(memory.get("states", {}))
+        self._action.update(memory.get("action", {}))
+
     def reset(self, session_id: Optional[str] = None) -> None:
         """Forget temporal state (pruner's and the adapter's action attention)."""
         if session_id is None:

@@ -63,3 +63,22 @@ def test_missing_dataroot(tmp_path, capsys):
     assert main(["--dataroot", str(tmp_path / "none"), "--methods", "fastv", "--out",
                  str(tmp_path / "x.png")]) == 2
     assert "dataroot not found" in capsys.readouterr().err
+
+
+def test_planner_mode_uses_the_driving_vla_grid(world, tmp_path, capsys):
+    from fastdrive.models import DrivingVLA
+    from fastdrive.models.driving_vla_io import export_driving_vla
+
+    model = DrivingVLA(vlm=dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
+                                vision_hidden=32, vision_depth=1, vision_heads=2), image_size=(112, 84))
+    ckpt = tmp_path / "planner.pth"
+    export_driving_vla(model, ckpt)
+    out = tmp_path / "planner.png"
+    rc = main(["--dataroot", world, "--methods", "grid", "--ratios", "0", "0.75", "--planner", str(ckpt),
+               "--tile-width", "200", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "3x4 tokens" in captured.out and out.exists()
+    rc = main(["--dataroot", world, "--methods", "grid", "--planner", str(tmp_path / "none.pth"),
+               "--out", str(tmp_path / "x.png")])
+    assert rc == 2 and "not found" in capsys.readouterr().err and not (tmp_path / "x.png").exists()

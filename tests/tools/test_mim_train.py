@@ -11,35 +11,20 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from mim_testing import installed_with, mim_executable
 
 CONFIG_NAME = "toy_regressor_1xb16-4e_synthetic.py"
 
 
-def _mim() -> str:
-    exe = shutil.which("mim") or os.path.join(os.path.dirname(sys.executable), "mim")
-    if not os.path.exists(exe):
-        pytest.skip("openmim's `mim` executable is not installed")
-    return exe
+_mim = mim_executable
 
 
-def _installed() -> bool:
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    try:
-        distribution("fastdrive")
-    except PackageNotFoundError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _installed(), reason="fastdrive is not pip-installed")
+pytestmark = pytest.mark.skipif(not installed_with(), reason="fastdrive is not pip-installed")
 
 
 def _run(args, cwd: Path) -> subprocess.CompletedProcess:

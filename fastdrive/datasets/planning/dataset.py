@@ -85,6 +85,9 @@ class PlanningDataset(BaseDataset):
         map_radius: half side (m) of the cached drivable-area patch.
         full_future_only: keep only samples with all 6 future poses (the
             evaluation skips the others anyway; training can mask them).
+        cache_images: keep decoded, resized images in memory (uint8) after
+            their first load, so later epochs skip JPEG decoding (per
+            dataloader worker; about ``3 * W * H`` bytes per image).
         **kwargs: passed to ``mmengine.dataset.BaseDataset`` (``pipeline``,
             ``indices``, ``test_mode``, ``lazy_init``, ...).
 
@@ -115,6 +118,7 @@ class PlanningDataset(BaseDataset):
         load_images: bool = True,
         map_radius: float = 60.0,
         full_future_only: bool = False,
+        cache_images: bool = False,
         **kwargs: Any,
     ) -> None:
         self.version = version
@@ -125,6 +129,8 @@ class PlanningDataset(BaseDataset):
         self.load_images = load_images
         self.map_radius = float(map_radius)
         self.full_future_only = bool(full_future_only)
+        self.cache_images = bool(cache_images)
+        self._image_cache: Dict[str, Tuple[torch.Tensor, Tuple[int, int]]] = {}
         super().__init__(data_root=data_root, **kwargs)
 
     # ------------------------------------------------------------------ records
@@ -168,13 +174,20 @@ class PlanningDataset(BaseDataset):
         if not self.load_images:
             img = torch.zeros(3, size[1], size[0])
         else:
-            with Image.open(os.path.join(self.data_root, cam_info["img_path"])) as im:
-                im = im.convert("RGB")
-                w0, h0 = im.size
-                if im.size != tuple(size):
-                    im = im.resize(tuple(size), Image.BILINEAR)
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-            img = torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+            path = os.path.join(self.data_root, cam_info["img_path"])
+            cached = self._image_cache.get(path)
+            if cached is None:
+                with Image.open(path) as im:
+                    im = im.convert("RGB")
+                    orig = im.size
+                    if im.size != tuple(size):
+                        im = im.resize(tuple(size), Image.BILINEAR)
+                    arr = torch.from_numpy(np.array(im, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+                cached = (arr, orig)
+                if self.cache_images:
+                    self._image_cache[path] = cached
+            arr, (w0, h0) = cached
+            img = arr.float() / 255.0
         k[0] *= size[0] / w0
         k[1] *= size[1] / h0
         return img, k

@@ -1,0 +1,216 @@
+"""The embedded driving VLA: a small Qwen2.5-VL with a waypoint head on plan queries.
+
+Architecture (one camera, CAM_FRONT by default):
+
+* a transformers ``Qwen2_5_VLForConditionalGeneration`` at small widths
+  (:func:`driving_vla_config`): vision tower with patch 14 and a 2x2
+  merger, so a 448x252 frame gives a 16x9 = 144-token grid, and a short
+  language model with 3D M-RoPE;
+* the prompt of :mod:`.driving_prompt` (command and binned ego state as
+  tokens, the image, six plan-query tokens);
+* a head on the last hidden states of the plan queries, fused with an
+  embedding of the continuous ego state and the past trajectory, that
+  predicts a residual over the constant-velocity rollout.
+
+The language model is called through ``vlm.model`` (``Qwen2_5_VLModel``), so
+a pruner attached with :func:`fastdrive.vla.attach_pruner` acts on every
+forward without any change here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import nn
+from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+from ..registry import MODELS
+from ..vla.image_patches import images_to_patches
+from ..vla.tiny import tiny_qwen25vl_config
+from .driving_prompt import DrivingVocab, driving_input_ids
+
+STEP_S = 0.5
+
+
+def driving_vla_config(
+    hidden_size: int = 128,
+    num_layers: int = 6,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    intermediate_size: int = 384,
+    vision_hidden: int = 96,
+    vision_depth: int = 4,
+    vision_heads: int = 4,
+    vision_full_attention: bool = True,
+) -> Qwen2_5_VLConfig:
+    """Config of the embedded VLA: Qwen2.5-VL's architecture at small widths.
+
+    Vision: patch 14, 2x2 merge, temporal patch 2, window 112 px (4x4 merged
+    tokens). ``vision_full_attention`` (default) gives every block full
+    attention: at 576 patches per frame, windows only add many tiny attention
+    calls (about 1.7x slower on CPU); False keeps Qwen2.5-VL's layout of
+    windowed blocks with full attention in the last one. Text:
+    ``num_layers`` decoder layers of width ``hidden_size`` with grouped-query
+    attention; vocabulary of 512 (the driving tokens of
+    :class:`~.driving_prompt.DrivingVocab` + image ids 500-503).
+    """
+    return tiny_qwen25vl_config(
+        hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads, intermediate_size=intermediate_size,
+        vision_config=dict(depth=vision_depth, hidden_size=vision_hidden, intermediate_size=2 * vision_hidden,
+                           num_heads=vision_heads, patch_size=14, window_size=112,
+                           fullatt_block_indexes=list(range(vision_depth)) if vision_full_attention
+                           else [vision_depth - 1]),
+    )
+
+
+def constant_velocity_rollout(ego_state: torch.Tensor, num_steps: int = 6, dt: float = STEP_S) -> torch.Tensor:
+    """``(B, 3)`` ``[speed, accel, yaw rate]`` -> ``(B, num_steps, 2)`` waypoints of constant speed and yaw rate."""
+    v = ego_state[:, 0].clamp(min=0.0)[:, None]
+    w = ego_state[:, 2][:, None]
+    t = dt * torch.arange(1, num_steps + 1, device=ego_state.device, dtype=ego_state.dtype)[None]
+    small = w.abs() < 1e-4
+    w_safe = torch.where(small, torch.ones_like(w), w)
+    x = torch.where(small, v * t, v / w_safe * torch.sin(w_safe * t))
+    y = torch.where(small, 0.5 * v * w * t * t, v / w_safe * (1.0 - torch.cos(w_safe * t)))
+    return torch.stack([x, y], dim=-1)
+
+
+class _MLP(nn.Sequential):
+    def __init__(self, dims: Sequence[int]) -> None:
+        layers: List[nn.Module] = []
+        for i in range(len(dims) - 1):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                layers.append(nn.GELU())
+        super().__init__(*layers)
+
+
+@MODELS.register_module()
+class DrivingVLA(BaseModel):
+    """Qwen2.5-VL planner: camera + command + ego state -> 6 waypoints at 0.5 s (ego frame).
+
+    Args:
+        vlm: keyword arguments of :func:`driving_vla_config`.
+        image_size: model input ``(width, height)``, multiples of 28.
+        num_waypoints: plan queries / output waypoints.
+        num_past: past positions fed to the head.
+        state_scale: divisors of ``[speed, accel, yaw rate]`` for the head.
+        past_scale: divisor (m) of the past positions.
+        loss_weight: weight of the masked smooth-L1 waypoint loss.
+        seed: weight initialisation seed.
+        data_preprocessor: mmengine data preprocessor config.
+    """
+
+    def __init__(
+        self,
+        vlm: Optional[Dict[str, Any]] = None,
+        image_size: Tuple[int, int] = (448, 252),
+        num_waypoints: int = 6,
+        num_past: int = 4,
+        state_scale: Sequence[float] = (10.0, 3.0, 0.3),
+        past_scale: float = 10.0,
+        loss_weight: float = 1.0,
+        seed: int = 0,
+        data_preprocessor: Optional[dict] = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.init_kwargs: Dict[str, Any] = dict(
+            vlm=dict(vlm or {}), image_size=list(image_size), num_waypoints=num_waypoints, num_past=num_past,
+            state_scale=list(state_scale), past_scale=past_scale, loss_weight=loss_weight, seed=seed)
+        self.vlm_kwargs = dict(vlm or {})
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.num_waypoints = int(num_waypoints)
+        self.num_past = int(num_past)
+        self.past_scale = float(past_scale)
+        self.loss_weight = float(loss_weight)
+        self.vocab = DrivingVocab()
+        config = driving_vla_config(**self.vlm_kwargs)
+        vcfg = config.vision_config
+        unit = vcfg.patch_size * vcfg.spatial_merge_size
+        if self.image_size[0] % unit or self.image_size[1] % unit:
+            raise ValueError(f"image_size {self.image_size} must be multiples of {unit}")
+        self.grid_hw = (self.image_size[1] // unit, self.image_size[0] // unit)
+        self.num_visual = self.grid_hw[0] * self.grid_hw[1]
+        rng = torch.random.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            self.vlm = Qwen2_5_VLForConditionalGeneration(config)
+            d = config.text_config.hidden_size
+            self.state_embed = _MLP([3 + 2 * self.num_past, d, d])
+            self.head = _MLP([2 * d, d, 2])
+        finally:
+            torch.random.set_rng_state(rng)
+        nn.init.zeros_(self.head[-1].weight)  # start at the constant-velocity rollout
+        nn.init.zeros_(self.head[-1].bias)
+        self.register_buffer("state_scale", torch.tensor(state_scale, dtype=torch.float32), persistent=False)
+
+    # ------------------------------------------------------------------ inputs
+    def build_inputs(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Qwen2.5-VL forward kwargs for ``imgs (B, 3, H, W)`` at ``image_size``, ``command (B,)``, ``ego_state (B, 3)``."""
+        if tuple(imgs.shape[-2:]) != (self.image_size[1], self.image_size[0]):
+            imgs = nn.functional.interpolate(imgs, size=(self.image_size[1], self.image_size[0]),
+                                             mode="bilinear", align_corners=False, antialias=True)
+        vcfg = self.vlm.config.vision_config
+        pixel_values, grid = images_to_patches(imgs, vcfg.patch_size, vcfg.spatial_merge_size,
+                                               vcfg.temporal_patch_size)
+        ids = driving_input_ids(self.vlm.config, command, ego_state, self.num_visual, self.num_waypoints,
+                                self.vocab)
+        return dict(ids, pixel_values=pixel_values, image_grid_thw=grid)
+
+    # ------------------------------------------------------------------ forward
+    def plan(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor,
+             past_traj: torch.Tensor) -> torch.Tensor:
+        """Waypoints ``(B, num_waypoints, 2)`` (m, ego frame, t = 0.5 ... 3 s).
+
+        Args:
+            imgs: ``(B, 3, H, W)`` CAM_FRONT in [0, 1] (resized to ``image_size`` if needed).
+            command: ``(B,)`` long (left, right, straight).
+            ego_state: ``(B, 3)`` ``[speed, accel, yaw rate]``.
+            past_traj: ``(B, num_past, 2)`` past positions (oldest first, ego frame).
+        """
+        dev = self.state_scale.device
+        imgs, command = imgs.to(dev), command.to(dev)
+        ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
+        inputs = self.build_inputs(imgs, command, ego_state)
+        out = self.vlm.model(**inputs, use_cache=False)
+        plan_h = out.last_hidden_state[:, -self.num_waypoints:]  # (B, T, D): plan queries are last
+        feats = torch.cat([ego_state / self.state_scale, past_traj.flatten(1) / self.past_scale], dim=1)
+        s = self.state_embed(feats)[:, None].expand_as(plan_h)
+        steps = self.head(torch.cat([plan_h, s], dim=-1))  # (B, T, 2) residual per step
+        return constant_velocity_rollout(ego_state, self.num_waypoints) + steps.cumsum(dim=1)
+
+    @staticmethod
+    def _stack(x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        return x if isinstance(x, torch.Tensor) else torch.stack(list(x))
+
+    def forward(self, imgs: Any, command: Any, ego_state: Any, past_traj: Any, gt_traj: Any = None,
+                gt_valid: Any = None, meta: Any = None, mode: str = "tensor",
+                **unused: Any) -> Union[Dict[str, torch.Tensor], List[Dict[str, Any]], torch.Tensor]:
+        """mmengine entry point over collated :class:`~fastdrive.datasets.PlanningDataset` items.
+
+        ``imgs`` is ``(B, num_cams, 3, H, W)`` (or a list of ``(num_cams, 3, H, W)``);
+        the first camera is used. 'loss' -> ``{'loss_plan'}`` (smooth L1 over
+        valid future steps); 'predict' -> one ``{'pred_traj': (6, 2), 'meta'}``
+        per sample (what :class:`~fastdrive.evaluation.PlanningMetric` reads);
+        'tensor' -> ``(B, 6, 2)``.
+        """
+        imgs = self._stack(imgs)
+        if imgs.dim() == 5:
+            imgs = imgs[:, 0]
+        pred = self.plan(imgs, self._stack(command), self._stack(ego_state), self._stack(past_traj))
+        if mode == "tensor":
+            return pred
+        if mode == "predict":
+            metas = list(meta) if meta is not None else [None] * pred.shape[0]
+            return [dict(pred_traj=p.detach().cpu(), **({"meta": m} if m is not None else {}))
+                    for p, m in zip(pred, metas)]
+        if mode == "loss":
+            gt = self._stack(gt_traj).to(pred)
+            valid = self._stack(gt_valid).to(pred.device).float()[..., None]
+            err = nn.functional.smooth_l1_loss(pred, gt, reduction="none", beta=0.5) * valid
+            loss = err.sum() / (valid.sum() * 2).clamp(min=1.0)
+            return {"loss_plan": self.loss_weight * loss}
+        raise ValueError(f"unknown mode {mode!r}")
