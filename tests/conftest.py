@@ -17,3 +17,15 @@ from planning_world import planning_world  # noqa: E402
 def planning_world_root(tmp_path_factory) -> str:
     """Dataroot of the 2-scene planning world of ``tests/datasets/planning_world.py``."""
     return str(planning_world(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny models on one torch thread (restored afterwards): on a busy
+    2-core machine extra threads only oversubscribe it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -8,8 +8,9 @@ runs a Qwen2.5-VL / Impromptu-VLA checkpoint that answers in text.
 
 from .base import Planner, PrunerPool
 from .embedded import DEFAULT_CHECKPOINT, EmbeddedPlanner
+from .text_planner import TextWaypointPlanner
 from .types import (COMMANDS, EgoState, PlanningInputError, PruningSpec, Trajectory, as_frame,
                     command_index)
 
 __all__ = ["COMMANDS", "DEFAULT_CHECKPOINT", "EgoState", "EmbeddedPlanner", "Planner", "PlanningInputError",
-           "PrunerPool", "PruningSpec", "Trajectory", "as_frame", "command_index"]
+           "PrunerPool", "PruningSpec", "TextWaypointPlanner", "Trajectory", "as_frame", "command_index"]

@@ -68,10 +68,14 @@ class PrunerPool:
 
     One pool per model; :meth:`attached` is serialised with a lock because
     an attached handle (and a stateful pruner) serves one forward at a time.
+    ``action_rows``: the model reads its plan from that many query tokens at
+    the end of the prompt (see :class:`~fastdrive.vla.adapter.PruningHandle`);
+    None when it generates text.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, action_rows: Optional[int] = None) -> None:
         self.model = model
+        self.action_rows = action_rows
         self.lock = threading.RLock()
         self._pruners: Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], TokenPruner] = {}
         self._memory: Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], Dict[str, Dict[Any, Any]]] = {}
@@ -127,7 +131,8 @@ class PrunerPool:
             pruner = self.pruner(spec)
             key = self._key(spec)
             try:
-                handle = attach_pruner(self.model, pruner, spec.keep, session_id=session_id)
+                handle = attach_pruner(self.model, pruner, spec.keep, session_id=session_id,
+                                       action_rows=self.action_rows)
             except ValueError as exc:  # e.g. an in-LLM layer beyond this model's depth
                 raise PlanningInputError(f"pruner {spec.method!r} does not fit this model: {exc}") from None
             if key in self._memory:

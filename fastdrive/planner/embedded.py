@@ -31,7 +31,7 @@ class EmbeddedPlanner(Planner):
     def __init__(self, model: DrivingVLA, device: Union[str, torch.device] = "cpu") -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.pool = PrunerPool(self.model.vlm)
+        self.pool = PrunerPool(self.model.vlm, action_rows=self.model.num_waypoints)
 
     @classmethod
     def from_checkpoint(cls, path: Optional[str] = None, device: Union[str, torch.device] = "cpu") -> "EmbeddedPlanner":

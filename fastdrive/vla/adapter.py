@@ -48,6 +48,7 @@ from transformers.cache_utils import DynamicCache
 
 from ..pruning.base import KeepSpec, PruningContext, TokenPruner
 from . import _in_llm, _pre_llm
+from ._attention import layer_attention_rows
 from ._gather import build_plan, gather_seq, image_layout
 from ._state import PruningRecord, RunState, kept_grid_coords
 
@@ -69,11 +70,19 @@ class PruningHandle:
             tokens is averaged and handed to the next prefill of the session
             as ``context.extra['action_attention'] (B, N)`` (only for
             stateful pruners; None disables).
+        action_rows: for models that read their actions from query tokens at
+            the end of the prompt in one prefill (plan queries, parallel
+            action decoding) instead of generating them: the number ``R`` of
+            those last rows. Their prefill attention at ``action_layer``
+            (mean over the ``R`` rows and the heads) is the action signal
+            then; None: decode steps are the action tokens.
     """
 
     def __init__(self, model: nn.Module, pruner: TokenPruner, keep: KeepSpec = 1.0,
-                 session_id: Optional[str] = None, action_layer: Optional[int] = None) -> None:
+                 session_id: Optional[str] = None, action_layer: Optional[int] = None,
+                 action_rows: Optional[int] = None) -> None:
         self.model = model
+        self.action_rows = int(action_rows) if action_rows else None
         self.pruner = pruner
         self.keep = keep
         self.session_id = session_id
@@ -157,6 +166,7 @@ class PruningHandle:
     def memory(self) -> Dict[str, Dict[Any, Any]]:
         """Temporal memory of every session (pruner states, action attention), to
         carry over to a later handle with :meth:`restore_memory`."""
+        self._store_action()  # the action signal of the last call, not yet filed
         return {"states": dict(self._states), "action": dict(self._action)}
 
     def restore_memory(self, memory: Dict[str, Dict[Any, Any]]) -> None:
@@ -334,8 +344,12 @@ class PruningHandle:
             if idx == self.layer:
                 lk["sliced"] = _in_llm.decode_layer_kwargs(run.plan, kwargs, lk["kv_full"], lk["q_len"])
             kwargs.update(lk["sliced"])
-        if run.phase == "decode" and idx == self.action_layer:
-            self._accumulate_action(run, idx, module, hidden, kwargs)
+        if idx == self.action_layer and run.plan is not None:
+            if run.phase == "decode" and self.action_rows is None:
+                att = _in_llm.decode_visual_attention(module, hidden, kwargs, run.cache, idx)
+                self._accumulate_action(run, idx, att)
+            elif run.phase == "prefill" and self.action_rows is not None:
+                self._accumulate_action(run, idx, self._prefill_action_attention(module, hidden, kwargs))
         return (hidden,) + tuple(args[1:]), kwargs
 
     # ------------------------------------------------------------- helpers
@@ -356,11 +370,16 @@ class PruningHandle:
         self.last = PruningRecord(sel, plan, lay.visual_positions, lay.grids, kept, self.stage,
                                   self.layer, seconds)
 
-    def _accumulate_action(self, run: RunState, idx: int, module: nn.Module, hidden: torch.Tensor,
-                           kwargs: dict) -> None:
-        if run.plan is None:
-            return
-        att = _in_llm.decode_visual_attention(module, hidden, kwargs, run.cache, idx)
+    def _prefill_action_attention(self, module: nn.Module, hidden: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        """``(B, L')`` head- and row-mean attention of the last ``action_rows`` prefill rows."""
+        bsz, length, _ = hidden.shape
+        rows = torch.arange(length - self.action_rows, length, device=hidden.device)[None].expand(bsz, -1)
+        cos, sin = kwargs["position_embeddings"]
+        att = layer_attention_rows(module, hidden, cos, sin, kwargs.get("attention_mask"), rows)
+        return att.mean(dim=1)
+
+    def _accumulate_action(self, run: RunState, idx: int, att: Optional[torch.Tensor]) -> None:
+        """Add one step's ``(B, L')`` attention over the layer's columns, scattered onto the N visual tokens."""
         if att is None:
             return
         vis = run.layout.visual_positions
@@ -383,6 +402,8 @@ class PruningHandle:
 
 
 def attach_pruner(model: nn.Module, pruner: TokenPruner, keep: KeepSpec = 1.0,
-                  session_id: Optional[str] = None, action_layer: Optional[int] = None) -> PruningHandle:
+                  session_id: Optional[str] = None, action_layer: Optional[int] = None,
+                  action_rows: Optional[int] = None) -> PruningHandle:
     """Attach ``pruner`` to a ``Qwen2_5_VLForConditionalGeneration``; see :class:`PruningHandle`."""
-    return PruningHandle(model, pruner, keep, session_id=session_id, action_layer=action_layer)
+    return PruningHandle(model, pruner, keep, session_id=session_id, action_layer=action_layer,
+                         action_rows=action_rows)

@@ -84,3 +84,16 @@ def test_every_registered_method_runs(planner):
 def test_bad_inputs_raise_planning_input_error(planner, call, match):
     with pytest.raises(PlanningInputError, match=match):
         call(planner)
+
+
+def test_vla_pruner_warms_up_on_plan_query_attention(planner):
+    """VLA-Pruner's action signal comes from the plan queries' prefill attention: it prunes after its window."""
+    frame, ego = _frame(4), EgoState(5.0)
+    spec = PruningSpec("vla_pruner", 0.5, {"layer": 2})
+    planner.reset()
+    kept = [planner.plan(frame, ego, "left", spec, session_id="a").num_kept for _ in range(4)]
+    assert kept[:3] == [12, 12, 12] and kept[3] == 6
+    # another session starts its own warm-up; reset forgets a session
+    assert planner.plan(frame, ego, "left", spec, session_id="b").num_kept == 12
+    planner.reset("a")
+    assert planner.plan(frame, ego, "left", spec, session_id="a").num_kept == 12

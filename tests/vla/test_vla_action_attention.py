@@ -3,7 +3,8 @@
 import torch
 
 from fastdrive.vla import attach_pruner
-from vla_testing import FixedPruner, single_inputs, tiny_dir, tiny_eager, tiny_model  # noqa: F401
+from vla_testing import (FixedPruner, LayerMaskReference, hidden_columns, single_inputs, tiny_dir,  # noqa: F401
+                         tiny_eager, tiny_model)
 
 
 def test_action_attention_is_the_decode_rows_of_the_action_layer(tiny_eager, tiny_model, single_inputs):
@@ -31,3 +32,27 @@ def test_action_attention_is_the_decode_rows_of_the_action_layer(tiny_eager, tin
             rows.append(o.attentions[layer].mean(1)[0, -1, vis])
     assert got.shape == (1, vis.numel())
     assert torch.allclose(got[0], torch.stack(rows).mean(0), atol=1e-6, rtol=0)
+
+
+def test_prefill_action_rows_give_the_last_rows_attention(tiny_eager, tiny_model, single_inputs):
+    """``action_rows=R``: the action signal is the prefill attention of the last R rows (plan queries)."""
+    layer, r = 2, 3
+    ids = single_inputs["input_ids"]
+    vis = (ids[0] == tiny_model.config.image_token_id).nonzero()[:, 0]
+    kept = list(range(0, vis.numel(), 2))
+    pruner = FixedPruner([kept])
+    with torch.no_grad():
+        with attach_pruner(tiny_model, pruner, action_layer=layer, action_rows=r, session_id="s") as handle:
+            tiny_model(**single_inputs)
+            memory = handle.memory()
+        got = memory["action"]["s"]
+        # eager reference: the full model with the pruned visual columns hidden from every layer
+        drop = torch.ones(vis.numel(), dtype=torch.bool)
+        drop[kept] = False
+        hidden = hidden_columns(ids, tiny_model.config.image_token_id, [kept])
+        with LayerMaskReference(tiny_eager, 0, hidden, single_inputs["attention_mask"]):
+            out = tiny_eager(**single_inputs, output_attentions=True)
+        ref = out.attentions[layer].mean(1)[0, -r:].mean(0)[vis]
+    assert got.shape == (1, vis.numel())
+    assert torch.all(got[0, drop] == 0)
+    assert torch.allclose(got[0, kept], ref[kept], atol=1e-5, rtol=0)

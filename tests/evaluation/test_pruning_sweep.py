@@ -1,0 +1,170 @@
+"""``run_pruning_sweep`` on the tiny planning world with a tiny random driving VLA."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "datasets"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from planning_world import VERSION, planning_world  # noqa: E402
+from tiny_planner import NUM_VISUAL, export_tiny_planner  # noqa: E402
+
+from fastdrive.datasets.planning import PlanningDataset, constant_velocity_planner  # noqa: E402
+from fastdrive.evaluation.open_loop import evaluate_open_loop  # noqa: E402
+from fastdrive.evaluation.pruning_sweep import (item_frames, ordered_indices, plan_item,  # noqa: E402
+                                                run_pruning_sweep)
+from fastdrive.planner import EmbeddedPlanner  # noqa: E402
+
+METHODS = ("random", "grid", "fastv")  # two pre-LLM, one in-LLM; all keep a fixed count
+RATIOS = (0.0, 0.25, 0.5, 0.75)
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return str(planning_world(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def planner(tmp_path_factory):
+    path = export_tiny_planner(tmp_path_factory.mktemp("tiny_vla") / "tiny.pth")
+    return EmbeddedPlanner.from_checkpoint(str(path))
+
+
+@pytest.fixture(scope="module")
+def val_ds(root):
+    return PlanningDataset(root, VERSION, "val")  # images at file size (320x180); the planner resizes
+
+
+@pytest.fixture(scope="module")
+def sweep(planner, val_ds):
+    return run_pruning_sweep(planner, val_ds, METHODS, RATIOS)
+
+
+def test_rows_token_counts_and_finite_metrics(sweep):
+    assert [(r.method, r.ratio) for r in sweep.rows] == [(m, r) for m in METHODS for r in RATIOS]
+    assert sweep.num_samples == 10 and sweep.num_scenes == 1  # 16 keyframes, 6 without a full future
+    for row in sweep.rows:
+        assert row.error is None
+        assert row.num_visual == NUM_VISUAL
+        assert row.tokens_kept == math.floor(NUM_VISUAL * (1.0 - row.ratio))
+        assert row.metrics["num_samples"] == 10
+        for key in ("L2_1s", "L2_2s", "L2_3s", "L2_avg", "collision_avg", "intersection_avg"):
+            assert math.isfinite(row.metrics[key]), (row.method, row.ratio, key)
+        assert row.latency_ms > 0 and row.unpruned_latency_ms > 0 and math.isfinite(row.latency_rel)
+        assert row.pruner_ms >= 0.0
+        if row.ratio > 0:
+            assert row.pruner_ms > 0.0
+    assert sweep.unpruned.tokens_kept == NUM_VISUAL and sweep.unpruned.pruner_ms == 0.0
+
+
+def test_ratio_zero_is_the_unpruned_run_and_pruning_changes_plans(sweep):
+    for m in METHODS:
+        zero = sweep.row(m, 0.0)
+        assert zero.metrics == sweep.unpruned.metrics
+        assert zero.latency_ms == sweep.unpruned.latency_ms and zero.latency_rel == 1.0
+        rel = sweep.relative(zero)
+        assert rel["L2_avg_rel"] == 1.0 and rel["collision_avg_delta"] == 0.0 and rel["tokens_share"] == 1.0
+    # the random model's plans depend on what it sees: removing 75% of the tokens moves them
+    assert any(sweep.row(m, 0.75).metrics["L2_avg"] != sweep.unpruned.metrics["L2_avg"] for m in METHODS)
+    rel = sweep.relative(sweep.row("grid", 0.75))
+    assert rel["tokens_share"] == pytest.approx(6 / 24)
+    assert rel["L2_avg_rel"] == pytest.approx(sweep.row("grid", 0.75).metrics["L2_avg"]
+                                              / sweep.unpruned.metrics["L2_avg"])
+
+
+def test_unpruned_and_constant_velocity_match_evaluate_open_loop(sweep, planner, val_ds):
+    ref = evaluate_open_loop(lambda item: plan_item(planner, item, val_ds.cameras).waypoints, val_ds)
+    for key in ("L2_1s", "L2_2s", "L2_3s", "L2_avg", "collision_avg", "intersection_avg", "num_samples"):
+        assert sweep.unpruned.metrics[key] == pytest.approx(ref[key], abs=1e-9), key
+    cv = evaluate_open_loop(constant_velocity_planner, val_ds)
+    for key in ("L2_avg", "collision_avg", "intersection_avg", "num_samples"):
+        assert sweep.constant_velocity[key] == pytest.approx(cv[key], rel=1e-6, abs=1e-9), key
+    assert sweep.constant_velocity["L2_avg"] != sweep.unpruned.metrics["L2_avg"]
+
+
+def test_item_frames_are_the_image_as_uint8(val_ds):
+    item = val_ds[0]
+    frames = item_frames(item, val_ds.cameras)
+    assert list(frames) == ["CAM_FRONT"] and frames["CAM_FRONT"].shape == (180, 320, 3)
+    assert frames["CAM_FRONT"].dtype == np.uint8
+    np.testing.assert_array_equal(frames["CAM_FRONT"].astype(np.float32) / 255.0,
+                                  item["imgs"][0].permute(1, 2, 0).numpy())
+
+
+class _TwoScenes:
+    """train + val splits in one dataset, samples in reverse order (the sweep must sort them)."""
+
+    def __init__(self, root):
+        self.parts = [PlanningDataset(root, VERSION, s, image_size=(168, 112)) for s in ("train", "val")]
+        self.cameras = self.parts[0].cameras
+        self.index = [(p, i) for p in self.parts for i in range(len(p))][::-1]
+
+    def __len__(self):
+        return len(self.index)
+
+    def get_data_info(self, i):
+        p, j = self.index[i]
+        return p.get_data_info(j)
+
+    def __getitem__(self, i):
+        p, j = self.index[i]
+        return p[j]
+
+
+class _Recording(EmbeddedPlanner):
+    """The real planner, logging (session_id, method) of each call and each reset."""
+
+    def __init__(self, inner):
+        super().__init__(inner.model)
+        self.log = []
+
+    def plan(self, frames, ego_state, command, pruning=None, session_id=None):
+        self.log.append(("plan", session_id, None if pruning is None else pruning.method))
+        return super().plan(frames, ego_state, command, pruning, session_id)
+
+    def reset(self, session_id=None):
+        self.log.append(("reset", session_id, None))
+        super().reset(session_id)
+
+
+def test_scene_order_sessions_resets_pairing_and_errors(root, planner):
+    ds = _TwoScenes(root)
+    order = ordered_indices(ds)
+    assert len(order) == 20
+    scenes = [s for _, s in order]
+    assert scenes[:10] == [scenes[0]] * 10 and scenes[10:] == [scenes[10]] * 10 and scenes[0] != scenes[10]
+    stamps = [ds.get_data_info(i)["timestamp"] for i, _ in order]
+    assert stamps[:10] == sorted(stamps[:10]) and stamps[10:] == sorted(stamps[10:])
+
+    rec = _Recording(planner)
+    res = run_pruning_sweep(rec, ds, ["grid", "fastv"], (0.5,), options={"fastv": {"layer": 99}},
+                            limit=13, pairing="sample", warmup=True)
+    assert res.num_samples == 13 and res.num_scenes == 2
+    assert res.row("fastv", 0.5).error is not None and "99" in res.row("fastv", 0.5).error
+    assert not res.row("fastv", 0.5).metrics and res.row("grid", 0.5).tokens_kept == 12
+    calls = [e for e in rec.log if e[0] == "plan" and e[1] != "__warmup__" and e[1] is not None]
+    # pairing='sample': one unpruned + one grid call per sample, session = the scene token
+    assert len(calls) == 26
+    assert [c[1] for c in calls[::2]] == scenes[:13] and [c[2] for c in calls] == [None, "grid"] * 13
+    first_a = next(i for i, e in enumerate(rec.log) if e[0] == "plan" and e[1] == scenes[0])
+    first_b = next(i for i, e in enumerate(rec.log) if e[0] == "plan" and e[1] == scenes[10])
+    assert rec.log[first_a - 1][0] == "reset" and rec.log[first_b - 1][0] == "reset"  # between scenes
+    assert sum(e[0] == "reset" for e in rec.log[first_a:first_b]) == 1
+
+    # the metrics do not depend on the pairing (the model is deterministic)
+    again = run_pruning_sweep(planner, ds, ["grid"], (0.5,), limit=13, pairing="config", warmup=False)
+    assert again.unpruned.metrics == res.unpruned.metrics
+    assert again.row("grid", 0.5).metrics == res.row("grid", 0.5).metrics
+    with pytest.raises(ValueError):
+        run_pruning_sweep(planner, ds, ["random"], (0.5,), pairing="bogus")
+    with pytest.raises(ValueError):
+        run_pruning_sweep(planner, ds, ["random"], (1.0,))
