@@ -31,7 +31,7 @@ from fastdrive.evaluation.pruning_sweep import L2_KEYS, RATE_KEYS, ConfigResult,
 
 PROG = "bench_planner_pruning"
 HEADER = ("method", "ratio", "L2_1s", "L2_2s", "L2_3s", "L2_avg", "collision", "intersection", "tokens_kept",
-          "latency_ms", "pruner_ms")
+          "fg_recall", "latency_ms", "pruner_ms")
 MARKERS = "osD^vP*Xph<>"
 
 
@@ -60,7 +60,7 @@ def table_rows(result: SweepResult) -> List[List[str]]:
         m, rel = row.metrics, result.relative(row)
         cells = [f"{_fmt(m.get(k, float('nan')))} ({_fmt(rel[k + '_rel'], 2)}x)" for k in L2_KEYS]
         cells += [f"{_fmt(m.get(k, float('nan')), 2)} ({rel[k + '_delta']:+.2f})" for k in RATE_KEYS]
-        cells += [f"{_fmt(row.tokens_kept, 1)} ({_fmt(rel['tokens_share'], 2)})",
+        cells += [f"{_fmt(row.tokens_kept, 1)} ({_fmt(rel['tokens_share'], 2)})", _fmt(row.fg_recall, 2),
                   f"{_fmt(row.latency_ms, 1)} ({_fmt(rel['latency_rel'], 2)}x)", _fmt(row.pruner_ms, 2)]
         out.append([name, f"{row.ratio:.2f}", *cells])
 
@@ -68,11 +68,31 @@ def table_rows(result: SweepResult) -> List[List[str]]:
     for row in result.rows:
         if row.ratio > 0.0:
             add(row, row.method)
-    cv = result.constant_velocity
-    cv_row = ["constant_velocity", "-", *(_fmt(cv.get(k, float("nan"))) for k in L2_KEYS),
-              *(_fmt(cv.get(k, float("nan")), 2) for k in RATE_KEYS)]
-    out.append(cv_row + ["-"] * (len(HEADER) - len(cv_row)))
+    refs = [("constant_velocity", result.constant_velocity)]
+    if result.blind is not None:
+        refs.append(("camera blanked (grey)", result.blind))
+    for name, m in refs:
+        ref_row = [name, "-", *(_fmt(m.get(k, float("nan"))) for k in L2_KEYS),
+                   *(_fmt(m.get(k, float("nan")), 2) for k in RATE_KEYS)]
+        out.append(ref_row + ["-"] * (len(HEADER) - len(ref_row)))
     return out
+
+
+def world_fg_masks(world: str, camera: str):
+    """Record -> ``(H, W)`` bool ground-truth foreground of ``camera`` in a FastDrive world
+    (``fastdrive_gt/fg/<image path>.png``), None where the world has none."""
+    import numpy as np
+    from PIL import Image
+
+    def load(record):
+        rel = os.path.splitext(record["cams"][camera]["img_path"])[0] + ".png"
+        path = os.path.join(world, "fastdrive_gt", "fg", rel)
+        if not os.path.isfile(path):
+            return None
+        with Image.open(path) as im:
+            return np.asarray(im) > 0
+
+    return load
 
 
 def format_text(rows: Sequence[Sequence[str]]) -> str:
@@ -113,6 +133,8 @@ def write_plot(result: SweepResult, path: str, title: str) -> None:
     cv = result.constant_velocity.get("L2_avg")
     if cv is not None:
         ax_l2.axhline(cv, color="grey", ls="--", lw=1, label="constant velocity")
+    if result.blind is not None:
+        ax_l2.axhline(result.blind["L2_avg"], color="tab:red", ls="-.", lw=1, label="camera blanked")
     ax_lat.plot([0.0, 1.0], [0.0, 1.0], color="grey", ls=":", lw=1, label="proportional to tokens")
     ax_l2.set(xlabel="share of visual tokens kept", ylabel="L2 avg (m)", title="open-loop L2")
     ax_lat.set(xlabel="share of visual tokens kept", ylabel="model latency / paired unpruned",
@@ -222,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=total, unit="sample", desc="planning", file=sys.stderr)
     try:
         result = run_pruning_sweep(planner, ds, methods, args.ratios, limit=args.limit, pairing=args.pairing,
-                                   progress=bar.update if bar is not None else None)
+                                   progress=bar.update if bar is not None else None,
+                                   fg_mask=world_fg_masks(args.world, planner.cameras[0]), blind=True)
     finally:
         if bar is not None:
             bar.close()

@@ -39,6 +39,7 @@ from ..datasets.planning import constant_velocity_planner
 from ..planner import EgoState, Planner, PruningSpec, Trajectory
 from .open_loop import _record_of, add_sample, evaluate_open_loop
 from .planning_metrics import PlanningAccumulator
+from .token_overlay import foreground_recall
 
 L2_KEYS = ("L2_1s", "L2_2s", "L2_3s", "L2_avg")
 RATE_KEYS = ("collision_avg", "intersection_avg")
@@ -90,6 +91,8 @@ class ConfigResult:
         unpruned_latency_ms: mean model time of the paired unpruned calls.
         pruner_ms: mean time of the pruner itself.
         num_planned: samples planned (scored ones).
+        fg_recall: mean share of foreground tokens (token cell mostly
+            foreground) kept, over samples with a foreground mask; 1.0 unpruned.
         error: why the configuration could not run (then metrics are empty).
     """
 
@@ -102,6 +105,7 @@ class ConfigResult:
     unpruned_latency_ms: float = float("nan")
     pruner_ms: float = float("nan")
     num_planned: int = 0
+    fg_recall: float = float("nan")
     error: Optional[str] = None
 
     @property
@@ -127,6 +131,8 @@ class SweepResult:
         constant_velocity: open-loop metrics of the constant-velocity planner on the same samples.
         num_samples: samples planned and scored; ``num_scenes`` scenes they come from.
         pairing: 'config' or 'sample' (see the module docstring).
+        blind: open-loop metrics of the unpruned model fed a uniform grey
+            camera frame (when asked for), else None.
     """
 
     rows: List[ConfigResult]
@@ -135,6 +141,7 @@ class SweepResult:
     num_samples: int
     num_scenes: int
     pairing: str
+    blind: Optional[Dict[str, float]] = None
 
     def row(self, method: str, ratio: float) -> ConfigResult:
         for r in self.rows:
@@ -175,10 +182,21 @@ class _Meter:
         self.model: List[float] = []
         self.ref: List[float] = []
         self.pruner: List[float] = []
+        self.recall: List[float] = []
         self.num_visual = 0
 
-    def add(self, traj: Trajectory, record: Mapping[str, Any], use_map: bool, ref_s: float) -> None:
+    def add(self, traj: Trajectory, record: Mapping[str, Any], use_map: bool, ref_s: float,
+            fg: Optional[np.ndarray] = None) -> None:
         add_sample(self.acc, traj.waypoints, record, use_map)
+        if fg is not None:
+            if traj.kept_tokens is None:
+                self.recall.append(1.0)
+            else:
+                kept = np.zeros(tuple(traj.grids[0]), bool)
+                kept[traj.kept_tokens[0][:, 0], traj.kept_tokens[0][:, 1]] = True
+                rec = foreground_recall(kept, fg)
+                if np.isfinite(rec):
+                    self.recall.append(rec)
         self.kept.append(int(traj.num_kept))
         self.num_visual = int(traj.num_visual)
         self.model.append(float(traj.timings.get("model", float("nan"))))
@@ -190,7 +208,8 @@ class _Meter:
                             num_visual=self.num_visual, tokens_kept=float(np.mean(self.kept)),
                             latency_ms=1e3 * float(np.mean(self.model)),
                             unpruned_latency_ms=1e3 * float(np.mean(self.ref)),
-                            pruner_ms=1e3 * float(np.mean(self.pruner)), num_planned=len(self.kept))
+                            pruner_ms=1e3 * float(np.mean(self.pruner)), num_planned=len(self.kept),
+                            fg_recall=float(np.mean(self.recall)) if self.recall else float("nan"))
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -223,6 +242,8 @@ def run_pruning_sweep(
     warmup: bool = True,
     use_map: bool = True,
     progress: Optional[Callable[[int], None]] = None,
+    fg_mask: Optional[Callable[[Mapping[str, Any]], Optional[np.ndarray]]] = None,
+    blind: bool = False,
 ) -> SweepResult:
     """Open-loop metrics, tokens kept and latency of every ``(method, ratio)``.
 
@@ -241,6 +262,11 @@ def run_pruning_sweep(
             timing (then reset the pruners' temporal state).
         use_map: score intersection with the drivable area.
         progress: called with 1 after each sample (e.g. ``tqdm.update``).
+        fg_mask: planning record -> ``(H, W)`` bool foreground mask of the
+            first camera's image (or None); rows then report the
+            foreground recall of the kept tokens.
+        blind: also plan every sample with a uniform grey camera frame
+            (``SweepResult.blind``): how much the plan owes to what it sees.
 
     Returns:
         :class:`SweepResult`. A configuration whose pruner cannot be built
@@ -275,6 +301,7 @@ def run_pruning_sweep(
         planner.reset()
 
     base = _Meter()
+    blind_meter = _Meter() if blind else None
     meters = {(m, r): _Meter() for m, r, _ in configs if (m, r) not in errors}
     records = []
     scene: Optional[str] = None
@@ -285,15 +312,20 @@ def run_pruning_sweep(
         item = dataset[idx]
         record = _record_of(item)
         records.append(record)
+        fg = fg_mask(record) if fg_mask is not None else None
         ref = plan_item(planner, item, cameras, session_id=scene_token)
-        base.add(ref, record, use_map, ref.timings.get("model", float("nan")))
+        base.add(ref, record, use_map, ref.timings.get("model", float("nan")), fg)
+        if blind_meter is not None:
+            grey = dict(item, imgs=item["imgs"] * 0.0 + 0.5)
+            traj = plan_item(planner, grey, cameras, session_id="__blind__")
+            blind_meter.add(traj, record, use_map, ref.timings.get("model", float("nan")))
         for m, r, spec in configs:
             if (m, r) in errors:
                 continue
             if pairing == "config":
                 ref = plan_item(planner, item, cameras, session_id=scene_token)
             traj = plan_item(planner, item, cameras, spec, session_id=scene_token)
-            meters[(m, r)].add(traj, record, use_map, ref.timings.get("model", float("nan")))
+            meters[(m, r)].add(traj, record, use_map, ref.timings.get("model", float("nan")), fg)
         if progress is not None:
             progress(1)
     planner.reset()
@@ -310,4 +342,5 @@ def run_pruning_sweep(
                 rows.append(meters[(m, r)].result(m, r))
     cv = evaluate_open_loop(constant_velocity_planner, records, use_map)
     return SweepResult(rows=rows, unpruned=unpruned, constant_velocity=cv, num_samples=len(order),
-                       num_scenes=len({s for _, s in order}), pairing=pairing)
+                       num_scenes=len({s for _, s in order}), pairing=pairing,
+                       blind=blind_meter.acc.compute() if blind_meter is not None else None)

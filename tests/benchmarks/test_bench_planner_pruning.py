@@ -53,9 +53,12 @@ def test_cli_writes_markdown_and_png(world, checkpoint, tmp_path, capsys):
     text = md.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     names = [r.split("|")[1].strip() for r in rows]
-    assert names == ["method", "unpruned", "grid", "grid", "fastv", "fastv", "constant_velocity"]
+    assert names == ["method", "unpruned", "grid", "grid", "fastv", "fastv", "constant_velocity",
+                     "camera blanked (grey)"]
     assert all(r.count("|") == len(cli.HEADER) + 1 for r in rows)
     assert "| grid | 0.75 |" in text and "6.0 (0.25)" in text  # 24 tokens, 75% pruned -> 6 kept
+    unpruned = next(r for r in rows if r.startswith("| unpruned"))
+    assert unpruned.split("|")[cli.HEADER.index("fg_recall") + 1].strip() == "1.00"  # the world has fg masks
     assert "bench_planner_pruning.py --world" in text
     assert "grid" in out and "constant_velocity" in out and "4 samples from 1 scenes" in out
     data = png.read_bytes()

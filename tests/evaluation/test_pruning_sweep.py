@@ -168,3 +168,20 @@ def test_scene_order_sessions_resets_pairing_and_errors(root, planner):
         run_pruning_sweep(planner, ds, ["random"], (0.5,), pairing="bogus")
     with pytest.raises(ValueError):
         run_pruning_sweep(planner, ds, ["random"], (1.0,))
+
+
+def test_foreground_recall_and_blind_reference(planner, val_ds):
+    """An all-foreground mask makes recall the share of tokens kept; a grey camera changes the plans."""
+    res = run_pruning_sweep(planner, val_ds, ["grid", "fastv"], (0.75,), limit=4, pairing="sample",
+                            fg_mask=lambda rec: np.ones((40, 60), bool), blind=True)
+    assert res.unpruned.fg_recall == 1.0
+    for method in ("grid", "fastv"):
+        row = res.row(method, 0.75)
+        assert row.fg_recall == pytest.approx(row.tokens_kept / row.num_visual)
+    half = np.zeros((40, 60), bool)
+    half[:, :30] = True  # left half foreground: grid keeps tokens spread over both halves
+    res2 = run_pruning_sweep(planner, val_ds, ["grid"], (0.75,), limit=2, pairing="sample",
+                             fg_mask=lambda rec: half)
+    assert 0.0 < res2.row("grid", 0.75).fg_recall < 1.0
+    assert res.blind is not None and res2.blind is None
+    assert res.blind["L2_avg"] != pytest.approx(res.unpruned.metrics["L2_avg"], abs=1e-6)
