@@ -243,8 +243,8 @@ def print_table(args, methods, ratios, pruners, runs, extra, base_flops, n0, n_v
           f"counted, {fmt_tflops(f0)} formula.\n")
     print("| method | K | ratio | kept | seq | prefill ms | unpruned ms | decode ms/tok | TFLOPs counted | "
           "TFLOPs formula | bound | speed-up | of bound | decode speed-up | pruner ms | pruner share | "
-          "36L bound | 36L pruner share |")
-    print("|" + "---|" * 18)
+          "36L bound | 36L pruner share | 36L speed-up (proj.) | 36L of bound |")
+    print("|" + "---|" * 20)
     for m in methods:
         pruner, k_def = pruners[m]
         k = int(pruner.layer) if pruner.stage == "in_llm" else 0
@@ -263,17 +263,23 @@ def print_table(args, methods, ratios, pruners, runs, extra, base_flops, n0, n_v
             k36 = k_def if pruner.stage == "in_llm" else 0
             f36 = analytic_flops(n0, k36) + analytic_flops(n1, FULL_LAYERS - k36)
             b36 = analytic_flops(n0, FULL_LAYERS) / f36
+            # projected 36-layer speed-up: the measured per-layer times (full before K, pruned
+            # after) times the full depth, plus the pruner's own (depth-independent) time
+            lp = (tp - pr - k * l0) / max(L - k, 1)
+            s36 = FULL_LAYERS * l0 / (k36 * l0 + (FULL_LAYERS - k36) * lp + pr)
             stage = k if pruner.stage == "in_llm" else "pre"
             cells = [m, stage, f"{r:.2f}", rs[0]["kept"], n1, f"{tp * 1e3:.0f}", f"{tb * 1e3:.0f}",
                      f"{dp * 1e3:.1f}", fmt_tflops(extra.get((m, r))), fmt_tflops(fp), f"{bound:.2f}x",
                      f"{speed:.2f}x", f"{100 * speed / bound:.0f}%", f"{dspeed:.2f}x", f"{pr * 1e3:.1f}",
-                     f"{100 * pr / tb:.1f}%", f"{b36:.2f}x", f"{100 * pr / (FULL_LAYERS * l0):.1f}%"]
+                     f"{100 * pr / tb:.1f}%", f"{b36:.2f}x", f"{100 * pr / (FULL_LAYERS * l0):.1f}%",
+                     f"{s36:.2f}x", f"{100 * s36 / b36:.0f}%"]
             print("| " + " | ".join(str(c) for c in cells) + " |")
     print("\nbound = analytic FLOPs unpruned / pruned at this depth; speed-up = unpruned / pruned prefill "
           "(paired runs); 'of bound' = speed-up / bound; pruner "
           "share = pruner time (select + attention/key recomputation) / unpruned prefill at this depth; "
           "36L: the full model with the method's default K (bound from the formula; share = pruner ms / "
-          "(36 x measured ms/layer)).")
+          "(36 x measured ms/layer)); 36L speed-up (proj.) = 36 x unpruned ms/layer / (K36 x unpruned "
+          "ms/layer + (36 - K36) x measured pruned ms/layer + pruner ms).")
 
 
 if __name__ == "__main__":
