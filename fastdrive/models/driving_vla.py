@@ -44,6 +44,7 @@ def driving_vla_config(
     vision_depth: int = 4,
     vision_heads: int = 4,
     vision_full_attention: bool = True,
+    vision_fullatt_blocks: Optional[Sequence[int]] = None,
 ) -> Qwen2_5_VLConfig:
     """Config of the embedded VLA: Qwen2.5-VL's architecture at small widths.
 
@@ -51,7 +52,11 @@ def driving_vla_config(
     tokens). ``vision_full_attention`` (default) gives every block full
     attention: at 576 patches per frame, windows only add many tiny attention
     calls (about 1.7x slower on CPU); False keeps Qwen2.5-VL's layout of
-    windowed blocks with full attention in the last one. Text:
+    windowed blocks with full attention in the last one.
+    ``vision_fullatt_blocks`` (if given) lists the full-attention blocks
+    explicitly; ``()`` keeps every block windowed, so that each merged token
+    describes its own 112 px window rather than the whole frame (then
+    dropping tokens drops information, as pruning a real VLA does). Text:
     ``num_layers`` decoder layers of width ``hidden_size`` with grouped-query
     attention; vocabulary of 512 (the driving tokens of
     :class:`~.driving_prompt.DrivingVocab` + image ids 500-503).
@@ -61,8 +66,8 @@ def driving_vla_config(
         num_key_value_heads=num_kv_heads, intermediate_size=intermediate_size,
         vision_config=dict(depth=vision_depth, hidden_size=vision_hidden, intermediate_size=2 * vision_hidden,
                            num_heads=vision_heads, patch_size=14, window_size=112,
-                           fullatt_block_indexes=list(range(vision_depth)) if vision_full_attention
-                           else [vision_depth - 1]),
+                           fullatt_block_indexes=list(vision_fullatt_blocks) if vision_fullatt_blocks is not None
+                           else list(range(vision_depth)) if vision_full_attention else [vision_depth - 1]),
     )
 
 
