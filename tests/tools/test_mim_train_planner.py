@@ -1,8 +1,9 @@
 """The planner config trains, resumes and evaluates through mim on a tiny generated world.
 
-The shipped config is used as is (model, optimiser, schedule); only the
-dataroot (``--data-root``), batch size and epoch count are overridden so the
-run takes seconds.
+The shipped config is used as is (model, optimiser, schedule); the dataroot
+(``--data-root``), batch size, epoch count, a fixed 8-sample subset and a
+higher learning rate (the short run is still in the config's warm-up) are
+overridden so the run takes seconds and its losses are comparable.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ pytestmark = pytest.mark.skipif(not installed_with(f".mim/configs/planner/{CONFI
 
 def _run(verb: str, args, cwd: Path, root: str, options=()) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    opts = ["--cfg-options", "train_dataloader.batch_size=8", "val_dataloader.batch_size=8",
-            "test_dataloader.batch_size=8", "default_hooks.logger.interval=1", *options]
+    # two fixed batches of 4 (8 samples, no shuffling): the losses of a short run are comparable
+    opts = ["--cfg-options", "train_dataloader.batch_size=4", "train_dataloader.dataset.indices=8",
+            "train_dataloader.sampler.shuffle=False", "optim_wrapper.optimizer.lr=0.003",
+            "val_dataloader.batch_size=8", "test_dataloader.batch_size=8", "default_hooks.logger.interval=1",
+            *options]
     return subprocess.run([_mim(), verb, "fastdrive", CONFIG, "--gpus", "0", "--data-root", root, *args, *opts],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
@@ -42,7 +46,7 @@ def _losses(work_dir: Path) -> list:
 
 def test_train_resume_then_test(tmp_path: Path, planning_world_root: str) -> None:
     work = tmp_path / "wd"
-    # 16 train samples / batch 8 = 2 iterations per epoch
+    # 8 train samples / batch 4 = 2 iterations per epoch
     first = _run("train", ["--work-dir", str(work)], tmp_path, planning_world_root,
                  ["train_cfg.max_epochs=2", "train_cfg.val_interval=2"])
     out = first.stdout + first.stderr
@@ -61,7 +65,7 @@ def test_train_resume_then_test(tmp_path: Path, planning_world_root: str) -> Non
     assert final["meta"]["iter"] == 5 * 2  # continued, not restarted
     losses = _losses(work)
     assert len(losses) == 10, losses
-    assert sum(losses[-3:]) < sum(losses[:3]), losses  # the same config learns
+    assert sum(losses[-2:]) < 0.95 * sum(losses[:2]), losses  # the same batches, later: the config learns
 
     test = _run("test", ["--checkpoint", str(work / "epoch_5.pth"), "--work-dir", str(tmp_path / "test")],
                 tmp_path, planning_world_root)
