@@ -8,6 +8,22 @@ import os
 EXIT_BAD_INPUT = 2
 
 
+def int_at_least(minimum: int):
+    """argparse ``type=`` for integers ``>= minimum``, with a one-line message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"int>={minimum}"  # argparse names the type in its messages
+    return parse
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line (no usage dump, no traceback) and exit 2."""
 

@@ -31,7 +31,7 @@ import sys
 import time
 from typing import List, Optional, Sequence, Tuple
 
-from data_tools._cli import OneLineErrorParser as _Parser
+from data_tools._cli import OneLineErrorParser as _Parser, int_at_least
 from fastdrive.sim.rig import CAMERA_NAMES as CAMERAS
 
 EXIT_BAD_INPUT = 2
@@ -41,14 +41,7 @@ DEFAULT_CLASSES_CONFIG = os.path.join(
 
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+_non_negative = int_at_least(0)
 
 
 def _cameras(text: str) -> List[str]:

@@ -24,31 +24,15 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from data_tools._cli import OneLineErrorParser as _Parser
+from data_tools._cli import OneLineErrorParser as _Parser, int_at_least
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+_positive_int = int_at_least(1)
+_seed = int_at_least(0)
 
 
 def _image_size(text: str) -> Tuple[int, int]:
