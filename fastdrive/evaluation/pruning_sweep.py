@@ -16,9 +16,12 @@ open-loop metrics of :mod:`.planning_metrics` (through
   shared machine cancel out); ``pairing='sample'`` shares one unpruned call
   per sample between all configurations (half the model calls).
 
-Samples are visited scene by scene in time order with ``session_id`` = the
-scene token, and ``planner.reset()`` is called between scenes, so stateful
-pruners (VLA-Pruner) see the temporal sequence they are built for. Samples
+Samples are visited scene by scene in time order, and ``planner.reset()``
+is called between scenes. Every configuration plans under its own
+``session_id`` (``'<scene token>/<method>/<ratio>'``), so a stateful pruner
+(VLA-Pruner) sees the temporal sequence of its own calls only: the ratios of
+one method share a pruner object, and would otherwise fill each other's
+windows with steps pruned at other budgets. Samples
 without all 6 future poses (the end of each scene) are not planned: they are
 never scored and come after every scored sample of their scene.
 
@@ -324,7 +327,7 @@ def run_pruning_sweep(
                 continue
             if pairing == "config":
                 ref = plan_item(planner, item, cameras, session_id=scene_token)
-            traj = plan_item(planner, item, cameras, spec, session_id=scene_token)
+            traj = plan_item(planner, item, cameras, spec, session_id=f"{scene_token}/{m}/{r:g}")
             meters[(m, r)].add(traj, record, use_map, ref.timings.get("model", float("nan")), fg)
         if progress is not None:
             progress(1)

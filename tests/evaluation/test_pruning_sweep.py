@@ -155,6 +155,8 @@ def test_scene_order_sessions_resets_pairing_and_errors(root, planner):
     # pairing='sample': one unpruned + one grid call per sample, session = the scene token
     assert len(calls) == 26
     assert [c[1] for c in calls[::2]] == scenes[:13] and [c[2] for c in calls] == [None, "grid"] * 13
+    # each configuration keeps its own temporal session per scene
+    assert [c[1] for c in calls[1::2]] == [f"{s}/grid/0.5" for s in scenes[:13]]
     first_a = next(i for i, e in enumerate(rec.log) if e[0] == "plan" and e[1] == scenes[0])
     first_b = next(i for i, e in enumerate(rec.log) if e[0] == "plan" and e[1] == scenes[10])
     assert rec.log[first_a - 1][0] == "reset" and rec.log[first_b - 1][0] == "reset"  # between scenes
