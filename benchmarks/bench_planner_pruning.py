@@ -80,19 +80,10 @@ def table_rows(result: SweepResult) -> List[List[str]]:
 
 def world_fg_masks(world: str, camera: str):
     """Record -> ``(H, W)`` bool ground-truth foreground of ``camera`` in a FastDrive world
-    (``fastdrive_gt/fg/<image path>.png``), None where the world has none."""
-    import numpy as np
-    from PIL import Image
+    (:func:`fastdrive.sim.ground_truth.load_fg_mask`), None where the world has none."""
+    from fastdrive.sim.ground_truth import load_fg_mask
 
-    def load(record):
-        rel = os.path.splitext(record["cams"][camera]["img_path"])[0] + ".png"
-        path = os.path.join(world, "fastdrive_gt", "fg", rel)
-        if not os.path.isfile(path):
-            return None
-        with Image.open(path) as im:
-            return np.asarray(im) > 0
-
-    return load
+    return lambda record: load_fg_mask(world, record["cams"][camera]["img_path"])
 
 
 def format_text(rows: Sequence[Sequence[str]]) -> str:
@@ -199,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from fastdrive.datasets.planning import PlanningDataset
-    from fastdrive.evaluation.pruning_sweep import run_pruning_sweep
+    from fastdrive.evaluation.pruning_sweep import ordered_indices, run_pruning_sweep
     from fastdrive.models.driving_vla_io import PlannerCheckpointError
     from fastdrive.planner import EmbeddedPlanner
     from fastdrive.pruning import list_pruners
@@ -228,8 +219,7 @@ def run(args: argparse.Namespace) -> int:
     size = tuple(args.image_size) if args.image_size else tuple(planner.model.image_size)
     t0 = time.perf_counter()
     ds = PlanningDataset(args.world, args.version, args.split, cameras=planner.cameras, image_size=size)
-    n_scored = sum(1 for i in range(len(ds)) if ds.get_data_info(i)["gt_valid"].all())
-    total = min(n_scored, args.limit) if args.limit else n_scored
+    total = len(ordered_indices(ds, args.limit))
     if total == 0:
         raise CliError(f"no {args.split} sample with all 6 future poses under {args.world}")
     print(f"{PROG}: {args.world} ({args.version}, {args.split}): {len(ds)} samples, {total} to plan; "

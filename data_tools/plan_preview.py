@@ -196,9 +196,7 @@ def camera_panel(dataroot: str, record: Mapping[str, Any], trajs: Sequence[Any],
         image = np.asarray(im.convert("RGB"))
     top = trajs[int(np.argmax(ratios))]
     if top.kept_tokens is not None:
-        mask = np.zeros(tuple(top.grids[0]), bool)
-        mask[top.kept_tokens[0][:, 0], top.kept_tokens[0][:, 1]] = True
-        image = overlay_kept_tokens(image, mask, alpha=0.75)
+        image = overlay_kept_tokens(image, top.kept_mask(0), alpha=0.75)
     width = max(2, int(round(image.shape[1] / 300)))
     lines = [OverlayLine(np.asarray(record["gt_traj"]), LOGGED_RGB, halo=LOGGED_HALO, width=width + 1)]
     # earlier (less pruned) plans drawn wider, so that identical plans stay visible under later ones

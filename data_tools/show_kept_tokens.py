@@ -70,6 +70,8 @@ def load_camera(dataroot: str, version: Optional[str], sample_token: Optional[st
     """``(image (H, W, 3) uint8, fg_mask (H, W) bool or None, image path)`` of one sample's camera."""
     from PIL import Image
 
+    from fastdrive.sim.ground_truth import load_fg_mask
+
     if not os.path.isdir(dataroot):
         raise ValueError(f"dataroot not found: {dataroot}")
     version = version or find_version(dataroot)
@@ -92,12 +94,9 @@ def load_camera(dataroot: str, version: Optional[str], sample_token: Optional[st
     if not os.path.isfile(path):
         raise ValueError(f"camera image missing: {path}")
     image = np.asarray(Image.open(path).convert("RGB"))
-    fg_path = os.path.join(dataroot, "fastdrive_gt", "fg", os.path.splitext(rel)[0] + ".png")
-    fg = None
-    if os.path.isfile(fg_path):
-        fg_img = Image.open(fg_path)
-        if fg_img.size == (image.shape[1], image.shape[0]):
-            fg = np.asarray(fg_img.convert("L")) > 0
+    fg = load_fg_mask(dataroot, rel)
+    if fg is not None and fg.shape != image.shape[:2]:
+        fg = None
     return image, fg, path
 
 
@@ -134,25 +133,6 @@ def model_inputs(image: np.ndarray, config, token_px: int, prompt: Sequence[int]
         image_grid_thw=grid_thw,
     )
     return inputs, (h, w)
-
-
-def pruner_kwargs(method: str, config) -> dict:
-    """Constructor arguments that size a learned pruner to the model (hidden width, heads).
-
-    Methods with learned parts (e.g. ``recon``, ``lightvla_star``) default to
-    Qwen2.5-VL-3B widths; here they are matched to ``config.text_config``
-    (weights stay as built: random unless the method loads its own).
-    """
-    import inspect
-
-    from fastdrive.pruning import PRUNERS
-
-    params = inspect.signature(PRUNERS.module_dict[method].__init__).parameters
-    text = config.text_config
-    wanted = dict(hidden_size=text.hidden_size, num_heads=text.num_attention_heads,
-                  num_kv_heads=text.num_key_value_heads, intermediate_size=text.intermediate_size,
-                  rms_norm_eps=text.rms_norm_eps)
-    return {k: v for k, v in wanted.items() if k in params}
 
 
 def _title(method: str, ratio: float, kept: int, total: int, recall: float) -> str:
@@ -211,6 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _main_planner(args, image, fg, path)
         import torch
         from fastdrive.vla import attach_pruner, build_tiny_qwen25vl, load_qwen25vl
+        from fastdrive.vla.pruner_sizing import host_pruner_kwargs
 
         model = load_qwen25vl(args.checkpoint) if args.checkpoint else build_tiny_qwen25vl()
         inputs, grid = model_inputs(image, model.config, args.token_px)
@@ -221,7 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             row, row_titles = [], []
             for ratio, keep in zip(args.ratios, keeps):
                 try:
-                    pruner = build_pruner(method, **pruner_kwargs(method, model.config))
+                    pruner = build_pruner(method, **host_pruner_kwargs(method, model.config))
                 except (TypeError, ValueError) as err:
                     raise ValueError(f"cannot build pruner {method!r} with defaults: {err}") from None
                 with attach_pruner(model, pruner, keep) as handle, torch.no_grad():
@@ -266,10 +247,7 @@ def _main_planner(args: argparse.Namespace, image: np.ndarray, fg: Optional[np.n
             row, row_titles = [], []
             for ratio in args.ratios:
                 traj = planner.plan(image, EgoState(speed=5.0), "straight", PruningSpec(method, ratio))
-                kept = np.ones(grid, bool)
-                if traj.kept_tokens is not None:
-                    kept[:] = False
-                    kept[traj.kept_tokens[0][:, 0], traj.kept_tokens[0][:, 1]] = True
+                kept = traj.kept_mask(0)
                 recall = foreground_recall(kept, fg) if fg is not None else float("nan")
                 row.append(overlay_kept_tokens(image, kept, fg, alpha=args.alpha))
                 row_titles.append(_title(method, ratio, int(kept.sum()), kept.size, recall))

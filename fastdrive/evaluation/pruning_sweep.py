@@ -195,9 +195,7 @@ class _Meter:
             if traj.kept_tokens is None:
                 self.recall.append(1.0)
             else:
-                kept = np.zeros(tuple(traj.grids[0]), bool)
-                kept[traj.kept_tokens[0][:, 0], traj.kept_tokens[0][:, 1]] = True
-                rec = foreground_recall(kept, fg)
+                rec = foreground_recall(traj.kept_mask(0), fg)
                 if np.isfinite(rec):
                     self.recall.append(rec)
         self.kept.append(int(traj.num_kept))

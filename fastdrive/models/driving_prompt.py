@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 import torch
 from transformers import Qwen2_5_VLConfig
 
-COMMANDS = ("left", "right", "straight")  # same order as fastdrive.sim.types.COMMANDS
+from ..sim.types import COMMANDS
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,11 @@ from mmengine.model import BaseModel
 from torch import nn
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
+from ..datasets.planning.samples import STEP_S
 from ..registry import MODELS
 from ..vla.image_patches import images_to_patches
 from ..vla.tiny import tiny_qwen25vl_config
 from .driving_prompt import DrivingVocab, driving_input_ids
-
-STEP_S = 0.5
 
 
 def driving_vla_config(
@@ -125,14 +124,13 @@ class DrivingVLA(BaseModel):
         self.init_kwargs: Dict[str, Any] = dict(
             vlm=dict(vlm or {}), image_size=list(image_size), num_waypoints=num_waypoints, num_past=num_past,
             state_scale=list(state_scale), past_scale=past_scale, loss_weight=loss_weight, seed=seed)
-        self.vlm_kwargs = dict(vlm or {})
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.num_waypoints = int(num_waypoints)
         self.num_past = int(num_past)
         self.past_scale = float(past_scale)
         self.loss_weight = float(loss_weight)
         self.vocab = DrivingVocab()
-        config = driving_vla_config(**self.vlm_kwargs)
+        config = driving_vla_config(**self.init_kwargs["vlm"])
         vcfg = config.vision_config
         unit = vcfg.patch_size * vcfg.spatial_merge_size
         if self.image_size[0] % unit or self.image_size[1] % unit:
@@ -153,11 +151,16 @@ class DrivingVLA(BaseModel):
         self.register_buffer("state_scale", torch.tensor(state_scale, dtype=torch.float32), persistent=False)
 
     # ------------------------------------------------------------------ inputs
+    def resize_images(self, imgs: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, 3, h, w)`` at ``image_size`` (antialiased bilinear; no-op at that size)."""
+        w, h = self.image_size
+        if tuple(imgs.shape[-2:]) == (h, w):
+            return imgs
+        return nn.functional.interpolate(imgs, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+
     def build_inputs(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Qwen2.5-VL forward kwargs for ``imgs (B, 3, H, W)`` at ``image_size``, ``command (B,)``, ``ego_state (B, 3)``."""
-        if tuple(imgs.shape[-2:]) != (self.image_size[1], self.image_size[0]):
-            imgs = nn.functional.interpolate(imgs, size=(self.image_size[1], self.image_size[0]),
-                                             mode="bilinear", align_corners=False, antialias=True)
+        imgs = self.resize_images(imgs)
         vcfg = self.vlm.config.vision_config
         pixel_values, grid = images_to_patches(imgs, vcfg.patch_size, vcfg.spatial_merge_size,
                                                vcfg.temporal_patch_size)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import inspect
 import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
@@ -14,6 +13,7 @@ from torch import nn
 from ..pruning import build_pruner, list_pruners
 from ..pruning.base import TokenPruner
 from ..vla.adapter import PruningHandle, attach_pruner
+from ..vla.pruner_sizing import host_pruner_kwargs
 from .types import EgoState, PlanningInputError, PruningSpec, Trajectory
 
 Frames = Union[np.ndarray, Mapping[str, np.ndarray]]
@@ -103,19 +103,8 @@ class PrunerPool:
         return self._pruners[key]
 
     def model_defaults(self, method: str) -> Dict[str, Any]:
-        """Constructor arguments that must match the host LLM (``hidden_size``,
-        heads, MLP width, M-RoPE sections), for the methods that take them
-        (ReconPruner, LightVLA*), read from the model's text config."""
-        from ..registry import PRUNERS
-
-        params = inspect.signature(PRUNERS.get(method).__init__).parameters
-        text = self.model.config.text_config
-        rope = getattr(text, "rope_parameters", None) or {}
-        known = dict(hidden_size=text.hidden_size, num_heads=text.num_attention_heads,
-                     num_kv_heads=text.num_key_value_heads, intermediate_size=text.intermediate_size,
-                     rms_norm_eps=text.rms_norm_eps, mrope_section=rope.get("mrope_section"),
-                     rope_theta=rope.get("rope_theta"))
-        return {k: v for k, v in known.items() if k in params and v is not None}
+        """Constructor arguments that must match the host LLM (see :func:`host_pruner_kwargs`)."""
+        return host_pruner_kwargs(method, self.model.config)
 
     @contextmanager
     def attached(self, spec: Optional[PruningSpec], session_id: Optional[str] = None) -> Iterator[Optional[PruningHandle]]:

@@ -40,12 +40,8 @@ class EmbeddedPlanner(Planner):
 
     def _image(self, frame: np.ndarray) -> torch.Tensor:
         """``(H, W, 3)`` uint8 -> ``(1, 3, h, w)`` float at the model's input size."""
-        img = torch.from_numpy(np.array(frame, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
-        w, h = self.model.image_size
-        if img.shape[-2:] != (h, w):
-            img = torch.nn.functional.interpolate(img, size=(h, w), mode="bilinear", align_corners=False,
-                                                  antialias=True)
-        return img
+        img = torch.from_numpy(np.array(frame, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None]
+        return self.model.resize_images(img.float() / 255.0)  # here, so that it counts as preprocessing
 
     @torch.no_grad()
     def plan(self, frames: Frames, ego_state: EgoState, command: Union[str, int],

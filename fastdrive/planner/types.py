@@ -7,10 +7,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-COMMANDS = ("left", "right", "straight")
-NUM_WAYPOINTS = 6
-STEP_S = 0.5
-NUM_PAST = 4
+from ..datasets.planning.samples import NUM_FUTURE as NUM_WAYPOINTS  # noqa: F401 (re-exported)
+from ..datasets.planning.samples import NUM_PAST, STEP_S
+from ..sim.types import COMMANDS
 
 
 class PlanningInputError(ValueError):
@@ -109,6 +108,16 @@ class Trajectory:
     cameras: List[str] = field(default_factory=list)
     pruning: PruningSpec = field(default_factory=PruningSpec)
     text: Optional[str] = None
+
+    def kept_mask(self, camera: int = 0) -> np.ndarray:
+        """``(rows, cols)`` bool map of the tokens of camera ``camera`` the LLM saw (all True unpruned)."""
+        mask = np.zeros(tuple(self.grids[camera]), bool)
+        if self.kept_tokens is None:
+            mask[:] = True
+        else:
+            rc = self.kept_tokens[camera]
+            mask[rc[:, 0], rc[:, 1]] = True
+        return mask
 
 
 def command_index(command: Union[str, int]) -> int:

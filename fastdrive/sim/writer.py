@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from fastdrive.sim.frame_sensors import render_frame
+from fastdrive.sim.ground_truth import GT_DIR, gt_mask_path
 from fastdrive.sim.map_expansion import build_map_expansion, export_offset, rasterize_basemap
 from fastdrive.sim.nuscenes_export import (
     FrameStats,
@@ -51,7 +52,6 @@ from fastdrive.sim.types import FOREGROUND_IDS, SEMANTIC_CLASSES, SceneLog
 DEFAULT_VERSION = "v1.0-fastdrive"
 JPEG_QUALITY = 90
 PNG_COMPRESS_LEVEL = 3
-GT_DIR = "fastdrive_gt"
 
 
 class OutputExistsError(FileExistsError):
@@ -116,12 +116,11 @@ def _render_one(i: int) -> tuple:
     )
     for cam in out.cameras:
         rel = plan.data[cam.name][1]
-        png_rel = rel[: -len(".jpg")] + ".png"
         Image.fromarray(cam.rgb).save(root / rel, format="JPEG", quality=JPEG_QUALITY, subsampling=2)
-        _save_png(root / GT_DIR / "fg" / png_rel, cam.foreground)
-        _save_png(root / GT_DIR / "semantic" / png_rel, cam.semantic)
+        _save_png(Path(gt_mask_path(root, rel, "fg")), cam.foreground)
+        _save_png(Path(gt_mask_path(root, rel, "semantic")), cam.semantic)
         if _STATE["instance_masks"]:
-            _save_png(root / GT_DIR / "instance" / png_rel, cam.annotation_ids)
+            _save_png(Path(gt_mask_path(root, rel, "instance")), cam.annotation_ids)
     lidar_rel = plan.data[rig.lidar.name][1]
     (root / lidar_rel).write_bytes(np.ascontiguousarray(out.lidar, dtype="<f4").tobytes())
     return i, out.stats
