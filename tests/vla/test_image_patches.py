@@ -1,0 +1,28 @@
+"""``images_to_patches`` equals transformers' Qwen2VLImageProcessor on the same pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import Qwen2VLImageProcessor
+
+from fastdrive.vla.image_patches import images_to_patches
+
+
+def test_matches_the_qwen2vl_processor():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 56, 84, 3), dtype=np.uint8)  # (B, H, W, 3), 2x3 merged tokens
+    proc = Qwen2VLImageProcessor(patch_size=14, merge_size=2, temporal_patch_size=2)
+    ref = proc(images=list(images), return_tensors="pt", do_resize=False)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    pixel_values, grid = images_to_patches(x, 14, 2, 2)
+    assert grid.tolist() == ref["image_grid_thw"].tolist() == [[1, 4, 6]] * 2
+    torch.testing.assert_close(pixel_values, ref["pixel_values"].float(), atol=1e-5, rtol=1e-5)
+
+
+def test_rejects_sizes_off_the_merge_grid():
+    with pytest.raises(ValueError, match="multiple of 28"):
+        images_to_patches(torch.zeros(1, 3, 56, 80))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        images_to_patches(torch.zeros(3, 56, 84))
