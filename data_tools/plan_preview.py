@@ -106,51 +106,40 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
                progress: bool = True) -> Tuple[List[Dict[str, Any]], List[Tuple[Mapping[str, Any], list]]]:
     """Plan every scored sample at every ratio; score them; keep the drawn samples' plans.
 
+    One :func:`~fastdrive.evaluation.pruning_sweep.run_pruning_sweep` with
+    ``pairing='sample'`` (the unpruned plan is computed once per sample).
+
     Returns:
         ``(table, drawn)``: one row per ratio (``metrics`` of
         :class:`PlanningAccumulator`, mean ``tokens_kept``, ``model_ms``,
-        ``num_visual``) and, per drawn position, ``(record, trajectories)``.
+        ``num_visual``) and, per drawn position, ``(record, trajectories)``
+        in the order of ``ratios``.
+
+    Raises:
+        ValueError: the pruner cannot run on this planner.
     """
     from tqdm import tqdm
 
-    from fastdrive.evaluation.open_loop import add_sample
-    from fastdrive.evaluation.planning_metrics import PlanningAccumulator
-    from fastdrive.evaluation.pruning_sweep import ordered_indices, plan_item
-    from fastdrive.planner import PruningSpec
+    from fastdrive.evaluation.pruning_sweep import run_pruning_sweep
 
-    order = ordered_indices(ds)
-    specs = [PruningSpec(method, r) for r in ratios]
-    cams = ds.cameras
-    first = ds[order[0][0]]
-    for spec in specs:  # warm-up (lazy init, first-call costs); also surfaces pruners that do not fit
-        plan_item(planner, first, cams, spec, session_id="__warmup__")
-    planner.reset()
-    accs = [PlanningAccumulator() for _ in specs]
-    kept: List[List[int]] = [[] for _ in specs]
-    model_s: List[List[float]] = [[] for _ in specs]
-    wanted, drawn, scene, num_visual = set(draw), [], None, 0
-    with tqdm(total=len(order), unit="sample", desc="planning", file=sys.stderr, disable=not progress) as bar:
-        for pos, (idx, scene_token) in enumerate(order):
-            if scene_token != scene:
-                planner.reset()
-                scene = scene_token
-            item = ds[idx]
-            record = item["meta"]
-            trajs = []
-            for j, spec in enumerate(specs):
-                traj = plan_item(planner, item, cams, spec, session_id=f"{scene_token}/{spec.ratio}")
-                add_sample(accs[j], traj.waypoints, record)
-                kept[j].append(int(traj.num_kept))
-                model_s[j].append(float(traj.timings.get("model", float("nan"))))
-                num_visual = int(traj.num_visual)
-                trajs.append(traj)
-            if pos in wanted:
-                drawn.append((record, trajs))
-            bar.update(1)
-    planner.reset()
-    table = [dict(ratio=spec.ratio, method=method if spec.active else "-", metrics=acc.compute(),
-                  tokens_kept=float(np.mean(k)), model_ms=1e3 * float(np.mean(t)), num_visual=num_visual)
-             for spec, acc, k, t in zip(specs, accs, kept, model_s)]
+    wanted, drawn = set(draw), []
+    keys = [("none", 0.0) if r == 0 else (method, float(r)) for r in ratios]
+
+    def keep(pos: int, record: Mapping[str, Any], plans: Mapping[Tuple[str, float], Any]) -> None:
+        if pos in wanted:
+            drawn.append((record, [plans[k] for k in keys]))
+
+    with tqdm(unit="sample", desc="planning", file=sys.stderr, disable=not progress) as bar:
+        result = run_pruning_sweep(planner, ds, [method], ratios, pairing="sample", use_map=True,
+                                   progress=bar.update, on_sample=keep)
+    table = []
+    for r in ratios:
+        row = result.row(method, r)
+        if row.error:
+            raise ValueError(f"{method} at {r:g}: {row.error}")
+        table.append(dict(ratio=r, method=method if r > 0 else "-", metrics=row.metrics,
+                          tokens_kept=row.tokens_kept, model_ms=row.latency_ms,
+                          num_visual=row.num_visual or result.unpruned.num_visual))
     return table, drawn
 
 

@@ -9,6 +9,8 @@ import pytest
 
 # the world helpers live beside the dataset tests; one module object for all users
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "datasets"))
+# the tiny DrivingVLA widths live beside the model tests (``from tiny_vla import tiny_vlm``)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
 
 from planning_world import planning_world  # noqa: E402
 

@@ -245,6 +245,7 @@ def run_pruning_sweep(
     progress: Optional[Callable[[int], None]] = None,
     fg_mask: Optional[Callable[[Mapping[str, Any]], Optional[np.ndarray]]] = None,
     blind: bool = False,
+    on_sample: Optional[Callable[[int, Mapping[str, Any], Dict[Tuple[str, float], Trajectory]], None]] = None,
 ) -> SweepResult:
     """Open-loop metrics, tokens kept and latency of every ``(method, ratio)``.
 
@@ -268,6 +269,10 @@ def run_pruning_sweep(
             foreground recall of the kept tokens.
         blind: also plan every sample with a uniform grey camera frame
             (``SweepResult.blind``): how much the plan owes to what it sees.
+        on_sample: called after each sample with its position in the scored
+            order, its planning record and ``{(method, ratio): Trajectory}``
+            (the unpruned plan under ``('none', 0.0)``), e.g. to keep some
+            samples' plans for a picture.
 
     Returns:
         :class:`SweepResult`. A configuration whose pruner cannot be built
@@ -306,7 +311,7 @@ def run_pruning_sweep(
     meters = {(m, r): _Meter() for m, r, _ in configs if (m, r) not in errors}
     records = []
     scene: Optional[str] = None
-    for idx, scene_token in order:
+    for pos, (idx, scene_token) in enumerate(order):
         if scene_token != scene:
             planner.reset()
             scene = scene_token
@@ -316,6 +321,7 @@ def run_pruning_sweep(
         fg = fg_mask(record) if fg_mask is not None else None
         ref = plan_item(planner, item, cameras, session_id=scene_token)
         base.add(ref, record, use_map, ref.timings.get("model", float("nan")), fg)
+        plans: Dict[Tuple[str, float], Trajectory] = {("none", 0.0): ref}
         if blind_meter is not None:
             grey = dict(item, imgs=item["imgs"] * 0.0 + 0.5)
             traj = plan_item(planner, grey, cameras, session_id="__blind__")
@@ -327,6 +333,9 @@ def run_pruning_sweep(
                 ref = plan_item(planner, item, cameras, session_id=scene_token)
             traj = plan_item(planner, item, cameras, spec, session_id=f"{scene_token}/{m}/{r:g}")
             meters[(m, r)].add(traj, record, use_map, ref.timings.get("model", float("nan")), fg)
+            plans[(m, r)] = traj
+        if on_sample is not None:
+            on_sample(pos, record, plans)
         if progress is not None:
             progress(1)
     planner.reset()

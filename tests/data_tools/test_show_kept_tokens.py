@@ -69,8 +69,9 @@ def test_planner_mode_uses_the_driving_vla_grid(world, tmp_path, capsys):
     from fastdrive.models import DrivingVLA
     from fastdrive.models.driving_vla_io import export_driving_vla
 
-    model = DrivingVLA(vlm=dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
-                                vision_hidden=32, vision_depth=1, vision_heads=2), image_size=(112, 84))
+    from tiny_vla import TINY_VLM
+
+    model = DrivingVLA(vlm=TINY_VLM, image_size=(112, 84))
     ckpt = tmp_path / "planner.pth"
     export_driving_vla(model, ckpt)
     out = tmp_path / "planner.png"

@@ -187,3 +187,18 @@ def test_foreground_recall_and_blind_reference(planner, val_ds):
     assert 0.0 < res2.row("grid", 0.75).fg_recall < 1.0
     assert res.blind is not None and res2.blind is None
     assert res.blind["L2_avg"] != pytest.approx(res.unpruned.metrics["L2_avg"], abs=1e-6)
+
+
+def test_on_sample_sees_every_scored_sample_with_its_plans(planner, val_ds):
+    """The per-sample hook gets each position once, in order, with every configuration's plan."""
+    seen = []
+    res = run_pruning_sweep(planner, val_ds, ["grid"], (0.5, 0.75), limit=3, pairing="sample",
+                            on_sample=lambda pos, rec, plans: seen.append((pos, rec["sample_token"], plans)))
+    assert [pos for pos, _, _ in seen] == [0, 1, 2]
+    assert [tok for _, tok, _ in seen] == [val_ds.get_data_info(i)["sample_token"]
+                                          for i, _ in ordered_indices(val_ds, limit=3)]
+    for _, _, plans in seen:
+        assert set(plans) == {("none", 0.0), ("grid", 0.5), ("grid", 0.75)}
+        assert plans[("none", 0.0)].num_kept == NUM_VISUAL
+        assert plans[("grid", 0.75)].num_kept == math.floor(NUM_VISUAL * 0.25)
+    assert res.row("grid", 0.75).num_planned == 3

@@ -13,6 +13,7 @@ import torch
 
 from fastdrive.models.driving_vla import DrivingVLA
 from fastdrive.models.driving_vla_io import export_driving_vla
+from tiny_vla import tiny_vlm  # tests/models, on sys.path via tests/conftest.py
 
 IMAGE_SIZE = (168, 112)  # (W, H): a 4 x 6 = 24-token grid
 NUM_VISUAL = 24
@@ -20,9 +21,7 @@ NUM_VISUAL = 24
 
 def export_tiny_planner(path: Path, seed: int = 0) -> Path:
     """Write a tiny random driving VLA (4 LLM layers, so in-LLM pruners at layer 2-3 fit) to ``path``."""
-    vlm = dict(hidden_size=64, num_layers=4, num_heads=2, num_kv_heads=1, intermediate_size=128,
-               vision_hidden=32, vision_depth=1, vision_heads=2)
-    model = DrivingVLA(vlm=vlm, image_size=IMAGE_SIZE, seed=seed)
+    model = DrivingVLA(vlm=tiny_vlm(hidden_size=64, num_layers=4, intermediate_size=128), image_size=IMAGE_SIZE, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         last = model.head[-1]

@@ -16,8 +16,7 @@ from fastdrive.pruning import build_pruner
 from fastdrive.registry import MODELS
 from fastdrive.vla import attach_pruner
 
-SMALL = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64,
-             vision_hidden=32, vision_depth=1, vision_heads=2)
+from tiny_vla import TINY_VLM as SMALL  # noqa: E402  (tests/models, on sys.path via tests/conftest.py)
 
 
 def _model(seed: int = 0) -> DrivingVLA:

@@ -11,8 +11,9 @@ from fastdrive.models.driving_vla_io import export_driving_vla
 from fastdrive.planner import EgoState, EmbeddedPlanner, PlanningInputError, PruningSpec
 from fastdrive.pruning import list_pruners
 
-SMALL = dict(hidden_size=32, num_layers=4, num_heads=2, num_kv_heads=1, intermediate_size=64,
-             vision_hidden=32, vision_depth=1, vision_heads=2)
+from tiny_vla import tiny_vlm  # noqa: E402  (tests/models, on sys.path via tests/conftest.py)
+
+SMALL = tiny_vlm(num_layers=4)
 
 
 @pytest.fixture(scope="module")

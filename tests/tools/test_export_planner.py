@@ -10,10 +10,9 @@ import torch
 
 from fastdrive.models import DrivingVLA
 from fastdrive.models.driving_vla_io import load_driving_vla
+from tiny_vla import TINY_VLM as VLM  # tests/models, on sys.path via tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
-VLM = dict(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=1, intermediate_size=64, vision_hidden=32,
-           vision_depth=1, vision_heads=2)
 CONFIG = f"""
 from fastdrive.models import DrivingVLA
 model = dict(type=DrivingVLA, vlm={VLM!r}, image_size=(112, 56))
