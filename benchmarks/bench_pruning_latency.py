@@ -39,7 +39,9 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -55,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency_parts import LayerTimer, build_vision_tower, sync, time_vision_tower  # noqa: E402
-from latency_report import analytic_flops, print_tables  # noqa: E402
+from latency_report import print_tables, run_key  # noqa: E402
 
 from fastdrive.pruning import build_pruner, keep_from_ratio, list_pruners  # noqa: E402
 from fastdrive.vla import attach_pruner  # noqa: E402
@@ -209,7 +211,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tiny", action="store_true", help="toy widths, for the test suite's smoke run")
+    ap.add_argument("--save-json", metavar="FILE", help="also write every timing to FILE (for --from-json)")
+    ap.add_argument("--from-json", metavar="FILE", help="print the tables of a saved run; measure nothing")
     args = ap.parse_args(argv)
+    if args.from_json:
+        try:
+            with open(args.from_json) as f:
+                print_tables(json.load(f))
+        except (OSError, ValueError, KeyError) as err:
+            ap.error(f"cannot read {args.from_json}: {err}")
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = list_pruners() if args.methods == ["all"] else args.methods
@@ -262,7 +273,18 @@ def main(argv: Optional[List[str]] = None) -> None:
                     runs[(m, r)].append(res)
                     print(f"#  round {rep} {m:>13s} p={r:.2f}: prefill {res['prefill'] * 1e3:8.1f} ms "
                           f"(unpruned {base['prefill'] * 1e3:8.1f} ms), kept {res['kept']}", flush=True)
-    print_tables(args, methods, ratios, pruners, runs, extra, base_flops, n0, n_vis, vision)
+    data = dict(layers=args.layers, device=args.device, dtype=args.dtype, repeats=args.repeats, n0=n0, n_vis=n_vis,
+                methods=methods, ratios=ratios, base_flops=base_flops, vision=vision,
+                pruners={m: {"k": int(p.layer) if p.stage == "in_llm" else 0, "k36": k36}
+                         for m, (p, k36) in pruners.items()},
+                runs={run_key(m, r): rs for (m, r), rs in runs.items()},
+                flops={run_key(m, r): f for (m, r), f in extra.items()})
+    print_tables(data)
+    if args.save_json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.save_json)), exist_ok=True)
+        with open(args.save_json, "w") as f:
+            json.dump(data, f, indent=1)
+        print(f"# wrote {args.save_json}")
     print(f"\n# total wall time {time.perf_counter() - t_start:.0f}s")
 
 

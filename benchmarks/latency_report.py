@@ -6,12 +6,21 @@ pruned one, with the seconds of every decoder layer (``layers``,
 prefill (``prefill``, ``base_prefill``). :func:`project_pair` turns one pair
 into full-depth prefill times; the tables give medians over rounds of the
 paired ratios.
+
+On a shared CPU, whole-run slowdowns of 10% and more come and go between
+runs, so single paired ratios scatter (random and grid, which do identical
+LLM work at 75%, have measured 84% and 113% of the bound in one run). The
+cost of a pruned decoder layer depends only on how many tokens it sees, so
+the projection also gives a **pooled** estimate: the per-layer times of
+every unpruned run, and of every pruned run with the same ``(K, kept)``, are
+pooled (median), and each method contributes only what is its own -- the
+pruner, its gathers and fixed cost, and layer ``K`` for in-LLM methods.
 """
 
 from __future__ import annotations
 
 import statistics
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 FULL_LAYERS = 36
 LIN, QUAD = 5.55e9, 2.95e5  # FLOPs per token / per token^2 over 36 layers (DESIGN.md section 5)
@@ -22,9 +31,16 @@ def analytic_flops(n: int, layers: int) -> float:
     return (LIN * n + QUAD * n * n) * layers / FULL_LAYERS
 
 
-def flop_bound(n_full: int, n_kept: int, k: int, layers: int = FULL_LAYERS) -> float:
+def analytic_flops_causal(n: int, layers: int) -> float:
+    """As :func:`analytic_flops` with the causal half of the attention scores only
+    (what SDPA's causal kernels compute, on CPU and GPU)."""
+    return (LIN * n + 0.5 * QUAD * n * n) * layers / FULL_LAYERS
+
+
+def flop_bound(n_full: int, n_kept: int, k: int, layers: int = FULL_LAYERS, causal: bool = False) -> float:
     """Analytic speed-up bound: layers before ``k`` see ``n_full`` tokens, the rest ``n_kept``."""
-    return analytic_flops(n_full, layers) / (analytic_flops(n_full, k) + analytic_flops(n_kept, layers - k))
+    f = analytic_flops_causal if causal else analytic_flops
+    return f(n_full, layers) / (f(n_full, k) + f(n_kept, layers - k))
 
 
 def _mean(xs: List[float]) -> float:
@@ -45,17 +61,34 @@ def project_pair(res: Dict, k: int, k36: int, depth: int = FULL_LAYERS) -> Dict[
     """
     base, layers, pr = res["base_layers"], res["layers"], res["pruner"]
     l0 = _mean(base)
-    unpruned = res["base_prefill"] - sum(base) + depth * l0
-    fixed = res["prefill"] - sum(layers)
+    fixed0 = res["base_prefill"] - sum(base)
+    fixed = res["prefill"] - sum(layers) - (pr if k == 0 else 0.0)
     if k == 0:
-        lp = _mean(layers)
-        pruned = fixed - pr + depth * lp + pr
-        return {"unpruned": unpruned, "pruned": pruned, "layer_full": l0, "layer_pruned": lp}
-    full = _mean(layers[:k])
-    first = layers[k] - pr
-    lp = _mean(layers[k + 1:]) if len(layers) > k + 1 else first
-    pruned = fixed + k36 * full + first + (depth - k36 - 1) * lp + pr
-    return {"unpruned": unpruned, "pruned": pruned, "layer_full": full, "layer_pruned": lp}
+        full, first, lp = l0, 0.0, _mean(layers)
+    else:
+        full = _mean(layers[:k])
+        first = layers[k] - pr
+        lp = _mean(layers[k + 1:]) if len(layers) > k + 1 else first
+    parts = {"fixed0": fixed0, "fixed": fixed, "first": first, "pruner": pr, "base_layer": l0,
+             "layer_full": full, "layer_pruned": lp}
+    return dict(parts, unpruned=fixed0 + depth * l0,
+                pruned=compose(parts, full, lp, k, k36, depth))
+
+
+def compose(parts: Dict[str, float], full: float, lp: float, k: int, k36: int,
+            depth: int = FULL_LAYERS) -> float:
+    """Pruned full-depth prefill from its parts, with ``full`` / ``lp`` s per full / pruned layer."""
+    if k == 0:
+        return parts["fixed"] + depth * lp + parts["pruner"]
+    return parts["fixed"] + k36 * full + parts["first"] + (depth - k36 - 1) * lp + parts["pruner"]
+
+
+def pooled_speedup(proj: List[Dict[str, float]], l0_pool: float, lp_pool: float, k: int, k36: int,
+                   depth: int = FULL_LAYERS) -> Tuple[float, float]:
+    """``(unpruned s, pooled speed-up)``: medians of the method's own parts, pooled layer times."""
+    parts = {key: statistics.median(p[key] for p in proj) for key in ("fixed0", "fixed", "first", "pruner")}
+    unpruned = parts["fixed0"] + depth * l0_pool
+    return unpruned, unpruned / compose(parts, l0_pool, lp_pool, k, k36, depth)
 
 
 def _med(rs: List[Dict], key: str) -> float:
@@ -66,27 +99,33 @@ def _tf(flops: Optional[float]) -> str:
     return "-" if flops is None else f"{flops / 1e12:.3f}"
 
 
-def print_tables(args, methods, ratios, pruners, runs, extra, base_flops, n0, n_vis,
-                 vision: Optional[Dict] = None) -> None:
-    """Print the measured table and the 36-layer projection (markdown)."""
-    L = args.layers
+def print_tables(data: Dict) -> None:
+    """Print the measured table and the 36-layer projection (markdown).
+
+    ``data`` (JSON-serialisable, what ``--save-json`` writes): ``layers``,
+    ``device``, ``dtype``, ``repeats``, ``n0`` (prefill tokens), ``n_vis``,
+    ``methods``, ``ratios``, ``pruners`` ({method: {"k": K here (0: before
+    the LLM), "k36": K at 36 layers}}), ``runs`` ({"method|ratio": [pair,
+    ...]}), ``flops`` ({"method|ratio": counted FLOPs}), ``base_flops`` and
+    ``vision`` (:func:`latency_parts.time_vision_tower` or None).
+    """
+    L, n0, n_vis = data["layers"], data["n0"], data["n_vis"]
+    runs = {key: rs for key, rs in data["runs"].items()}
     all_runs = [r for rs in runs.values() for r in rs]
     t0, d0 = _med(all_runs, "base_prefill"), _med(all_runs, "base_decode")
     l0 = statistics.median(_mean(r["base_layers"]) for r in all_runs)
     print(f"\n## Pruning latency: Qwen2.5-VL-3B widths, {L} layers, {n_vis} visual + {n0 - n_vis} text "
-          f"tokens, {args.device}, {args.dtype}, median of {args.repeats}\n")
+          f"tokens, {data['device']}, {data['dtype']}, median of {data['repeats']}\n")
     print(f"Unpruned (median of all {len(all_runs)} paired runs): prefill {t0 * 1e3:.0f} ms, of which "
           f"{l0 * 1e3:.0f} ms per decoder layer; decode {d0 * 1e3:.1f} ms/token; TFLOPs "
-          f"{_tf(base_flops)} counted, {_tf(analytic_flops(n0, L))} formula.\n")
+          f"{_tf(data.get('base_flops'))} counted, {_tf(analytic_flops(n0, L))} formula.\n")
     print("| method | K | ratio | kept | seq | prefill ms | unpruned ms | decode ms/tok | TFLOPs counted | "
           "TFLOPs formula | bound | speed-up | of bound | decode speed-up | pruner ms | pruner share |")
     print("|" + "---|" * 16)
-    proj_rows = []
-    for m in methods:
-        pruner, k36 = pruners[m]
-        k = int(pruner.layer) if pruner.stage == "in_llm" else 0
-        for r in ratios:
-            rs = runs[(m, r)]
+    for m in data["methods"]:
+        k = data["pruners"][m]["k"]
+        for r in data["ratios"]:
+            rs = runs[run_key(m, r)]
             kept = rs[0]["kept"]
             n1 = n0 - (n_vis - kept)
             tp, tb, pr = _med(rs, "prefill"), _med(rs, "base_prefill"), _med(rs, "pruner")
@@ -95,49 +134,70 @@ def print_tables(args, methods, ratios, pruners, runs, extra, base_flops, n0, n_
             speed = statistics.median(x["base_prefill"] / x["prefill"] for x in rs)
             dspeed = statistics.median(x["base_decode"] / x["decode"] for x in rs)
             cells = [m, k if k else "pre", f"{r:.2f}", kept, n1, f"{tp * 1e3:.0f}", f"{tb * 1e3:.0f}",
-                     f"{_med(rs, 'decode') * 1e3:.1f}", _tf(extra.get((m, r))), _tf(fp), f"{bound:.2f}x",
-                     f"{speed:.2f}x", f"{100 * speed / bound:.0f}%", f"{dspeed:.2f}x", f"{pr * 1e3:.1f}",
-                     f"{100 * pr / tb:.1f}%"]
+                     f"{_med(rs, 'decode') * 1e3:.1f}", _tf(data.get("flops", {}).get(run_key(m, r))),
+                     _tf(fp), f"{bound:.2f}x", f"{speed:.2f}x", f"{100 * speed / bound:.0f}%", f"{dspeed:.2f}x",
+                     f"{pr * 1e3:.1f}", f"{100 * pr / tb:.1f}%"]
             print("| " + " | ".join(str(c) for c in cells) + " |")
-            proj_rows.append(_projection_row(m, r, kept, n0, n1, k, k36, rs, vision))
     print("\nbound = analytic FLOPs unpruned / pruned at this depth; speed-up = unpruned / pruned prefill "
           "(paired runs, median of the ratios); pruner share = pruner time (select + attention/key "
           "recomputation) / unpruned prefill at this depth.")
-    _print_projection(proj_rows, vision)
+    _print_projection(data, runs)
 
 
-def _projection_row(m, r, kept, n0, n1, k, k36, rs, vision) -> List[str]:
-    proj = [project_pair(x, k, k36) for x in rs]
-    b36 = flop_bound(n0, n1, k36)
-    s36 = statistics.median(p["unpruned"] / p["pruned"] for p in proj)
-    T0 = statistics.median(p["unpruned"] for p in proj)
-    pr = _med(rs, "pruner")
-    cells = [m, k36 if k36 else "pre", f"{r:.2f}", kept,
-             f"{statistics.median(p['layer_full'] for p in proj) * 1e3:.0f}",
-             f"{statistics.median(p['layer_pruned'] for p in proj) * 1e3:.0f}", f"{pr * 1e3:.1f}",
-             f"{100 * pr / T0:.1f}%", f"{b36:.2f}x", f"{s36:.2f}x", f"{100 * s36 / b36:.0f}%"]
-    if vision is not None:
-        v = vision["projected"]
-        vb = (v + T0) / (v + T0 / b36)
-        vs = statistics.median((v + p["unpruned"]) / (v + p["pruned"]) for p in proj)
-        cells += [f"{vb:.2f}x", f"{vs:.2f}x", f"{100 * vs / vb:.0f}%"]
-    return cells
+def run_key(method: str, ratio: float) -> str:
+    return f"{method}|{ratio:g}"
 
 
-def _print_projection(rows: List[List[str]], vision: Optional[Dict]) -> None:
+def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
+    n0, n_vis, vision = data["n0"], data["n_vis"], data.get("vision")
+    proj = {}
+    for m in data["methods"]:
+        k, k36 = data["pruners"][m]["k"], data["pruners"][m]["k36"]
+        for r in data["ratios"]:
+            proj[(m, r)] = [project_pair(x, k, k36) for x in runs[run_key(m, r)]]
+    l0_pool = statistics.median(p["base_layer"] for ps in proj.values() for p in ps)
+    groups: Dict[Tuple[int, int], List[float]] = {}
+    for (m, r), ps in proj.items():
+        key = (data["pruners"][m]["k"], runs[run_key(m, r)][0]["kept"])
+        groups.setdefault(key, []).extend(p["layer_pruned"] for p in ps)
     head = ["method", "K (36L)", "ratio", "kept", "ms/layer full", "ms/layer pruned", "pruner ms",
-            "pruner share", "LLM bound", "LLM speed-up", "of bound"]
+            "pruner share", "bound", "causal bound", "speed-up (paired)", "speed-up (pooled)", "of bound",
+            "of causal bound"]
     if vision is not None:
-        head += ["VLA bound", "VLA speed-up", "of bound"]
+        head += ["VLA bound", "VLA speed-up (pooled)", "of VLA bound"]
     print(f"\n### Projected to the full {FULL_LAYERS}-layer LLM"
           + ("" if vision is None else f" and the 32-block vision tower ({vision['projected']:.1f} s)") + "\n")
+    print(f"Pooled per-layer prefill: {l0_pool * 1e3:.0f} ms unpruned; pruned: "
+          + ", ".join(f"{statistics.median(v) * 1e3:.0f} ms (K={k or 'pre'}, {kept} kept)"
+                      for (k, kept), v in sorted(groups.items())) + ".\n")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for cells in rows:
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+    for m in data["methods"]:
+        k, k36 = data["pruners"][m]["k"], data["pruners"][m]["k36"]
+        for r in data["ratios"]:
+            ps, kept = proj[(m, r)], runs[run_key(m, r)][0]["kept"]
+            n1 = n0 - (n_vis - kept)
+            b36, c36 = flop_bound(n0, n1, k36), flop_bound(n0, n1, k36, causal=True)
+            paired = statistics.median(p["unpruned"] / p["pruned"] for p in ps)
+            T0, pooled = pooled_speedup(ps, l0_pool, statistics.median(groups[(k, kept)]), k, k36)
+            pr = statistics.median(p["pruner"] for p in ps)
+            cells = [m, k36 if k36 else "pre", f"{r:.2f}", kept,
+                     f"{statistics.median(p['layer_full'] for p in ps) * 1e3:.0f}",
+                     f"{statistics.median(p['layer_pruned'] for p in ps) * 1e3:.0f}", f"{pr * 1e3:.1f}",
+                     f"{100 * pr / T0:.1f}%", f"{b36:.2f}x", f"{c36:.2f}x", f"{paired:.2f}x", f"{pooled:.2f}x",
+                     f"{100 * pooled / b36:.0f}%", f"{100 * pooled / c36:.0f}%"]
+            if vision is not None:
+                v = vision["projected"]
+                vb = (v + T0) / (v + T0 / b36)
+                vs = (v + T0) / (v + T0 / pooled)
+                cells += [f"{vb:.2f}x", f"{vs:.2f}x", f"{100 * vs / vb:.0f}%"]
+            print("| " + " | ".join(str(c) for c in cells) + " |")
     print(f"\nPer pair: unpruned = fixed + {FULL_LAYERS} x its mean layer; pruned = fixed + K x full layers + "
-          f"pruned layers + pruner (measured layer times, fixed = prefill minus layers); pruner share = "
-          f"pruner ms / projected unpruned prefill; LLM bound = analytic FLOP ratio at {FULL_LAYERS} layers "
-          "with the method's own K."
+          "layer K + the other pruned layers + pruner (measured layer times; fixed = prefill minus layers "
+          "minus pruner); 'paired' = median of the per-pair ratios; 'pooled' = the method's own fixed cost, "
+          "layer K and pruner with the per-layer times pooled over every run with the same (K, kept); "
+          f"pruner share = pruner ms / pooled unpruned {FULL_LAYERS}-layer prefill; bound = analytic FLOP "
+          f"ratio at {FULL_LAYERS} layers with the method's own K (dense n^2 attention, DESIGN.md); causal "
+          "bound = the same with the causal half of the attention scores, what SDPA's causal kernels compute."
           + ("" if vision is None else " VLA = vision tower + LLM prefill; the tower is not pruned, so "
-             "VLA bound = (V + T0) / (V + T0 / LLM bound)."))
+             "VLA bound = (V + T0) / (V + T0 / bound), VLA speed-up = (V + T0) / (V + T0 / pooled speed-up)."))

@@ -37,11 +37,26 @@ def test_in_llm_projection_counts_full_layers_before_k_and_the_pruner_once():
     assert p["layer_full"] == pytest.approx(1.0)
 
 
+def test_pooled_speedup_keeps_the_methods_own_costs_and_pools_layers():
+    # two noisy pairs of one pre-LLM method: per-layer times differ, its own costs do not
+    pairs = [{"base_layers": [1.2, 1.2], "base_prefill": 2.9, "layers": [0.3, 0.3], "pruner": 0.1,
+              "prefill": 0.5 + 0.6 + 0.1},
+             {"base_layers": [0.8, 0.8], "base_prefill": 2.1, "layers": [0.2, 0.2], "pruner": 0.1,
+              "prefill": 0.5 + 0.4 + 0.1}]
+    proj = [latency_report.project_pair(x, 0, 0) for x in pairs]
+    unpruned, speed = latency_report.pooled_speedup(proj, l0_pool=1.0, lp_pool=0.25, k=0, k36=0)
+    assert unpruned == pytest.approx(0.5 + 36.0)
+    assert speed == pytest.approx((0.5 + 36.0) / (0.5 + 36 * 0.25 + 0.1))
+
+
 def test_flop_bound_matches_the_design_numbers():
     # 3249 visual + 62 text tokens, 75% pruned before the LLM: 4.26x (DESIGN.md section 5)
     assert latency_report.flop_bound(3311, 874, 0) == pytest.approx(4.26, abs=0.01)
     assert latency_report.flop_bound(3311, 3311, 0) == pytest.approx(1.0)
     assert latency_report.flop_bound(3311, 874, 2) < latency_report.flop_bound(3311, 874, 0)
+    # causal kernels skip half the scores: a lower bound (about 4.0x)
+    causal = latency_report.flop_bound(3311, 874, 0, causal=True)
+    assert 3.9 < causal < latency_report.flop_bound(3311, 874, 0)
 
 
 def test_layer_timer_times_each_call_and_removes_its_hooks():
@@ -66,18 +81,33 @@ def test_vision_tower_projection_adds_the_blocks():
     assert out["projected"] == pytest.approx(out["other"] + 28 * out["windowed"] + 4 * out["full"])
 
 
-def test_tiny_run_prints_both_tables(capsys):
+def test_tiny_run_prints_both_tables_and_replays_from_json(capsys, tmp_path):
     threads = torch.get_num_threads()
+    saved = tmp_path / "runs" / "tiny.json"
     try:
         bench.main(["--tiny", "--layers", "3", "--tokens", "64", "--methods", "grid", "fastv",
-                    "--ratios", "0.5", "--repeats", "1", "--decode-steps", "1", "--threads", "1"])
+                    "--ratios", "0.5", "--repeats", "1", "--decode-steps", "1", "--threads", "1",
+                    "--save-json", str(saved)])
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
+    bench.main(["--from-json", str(saved)])
+    replay = capsys.readouterr().out
+    tables = out[out.index("## Pruning latency"):out.index("# wrote")]
+    assert replay.strip() == tables.strip()
     assert "### Projected to the full 36-layer LLM and the 32-block vision tower" in out
     rows = [line for line in out.splitlines() if line.startswith("| grid") or line.startswith("| fastv")]
     assert len(rows) == 4  # one measured row and one projected row per method
     assert "| grid | pre | 0.50 | 32 |" in out
+
+
+def test_unreadable_json_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--from-json", str(bad)])
+    assert exc.value.code == 2
+    assert "cannot read" in capsys.readouterr().err
 
 
 def test_unknown_method_is_a_usage_error(capsys):
