@@ -120,7 +120,7 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
     """
     from tqdm import tqdm
 
-    from fastdrive.evaluation.pruning_sweep import run_pruning_sweep
+    from fastdrive.evaluation.pruning_sweep import ordered_indices, run_pruning_sweep
 
     wanted, drawn = set(draw), []
     keys = [("none", 0.0) if r == 0 else (method, float(r)) for r in ratios]
@@ -129,7 +129,8 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
         if pos in wanted:
             drawn.append((record, [plans[k] for k in keys]))
 
-    with tqdm(unit="sample", desc="planning", file=sys.stderr, disable=not progress) as bar:
+    with tqdm(total=len(ordered_indices(ds)), unit="sample", desc="planning", file=sys.stderr,
+              disable=not progress) as bar:
         result = run_pruning_sweep(planner, ds, [method], ratios, pairing="sample", use_map=True,
                                    progress=bar.update, on_sample=keep)
     table = []

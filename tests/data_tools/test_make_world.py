@@ -154,6 +154,12 @@ def _wait_for_partial(parent: Path, proc: subprocess.Popen, timeout: float = 240
     raise AssertionError("the run never started writing")
 
 
+def _default_sigint() -> None:
+    """Child pre-exec: Ctrl-C as in a terminal. A test runner started in the background by a
+    non-interactive shell ignores SIGINT, and the child would inherit that and never stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_run_leaves_no_dataset(tmp_path, sig):
     out = tmp_path / "world"
@@ -172,7 +178,8 @@ def test_interrupted_run_leaves_no_dataset(tmp_path, sig):
             "--workers",
             "1",
             "--quiet",
-        ]
+        ],
+        preexec_fn=_default_sigint,
     )
     try:
         tmp = _wait_for_partial(tmp_path, proc)
