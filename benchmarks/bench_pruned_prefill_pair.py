@@ -52,6 +52,7 @@ def main(argv=None) -> int:
         if first[name] >= args.layers:
             ap.error(f"{name} prunes before layer {pruner.layer}: use --layers {first[name] + 1} or more")
     times = {m: [] for m in args.methods}
+    per_layer = {m: [] for m in args.methods}
     with LayerTimer(lat.decoder_layers(model)) as timer:
         for r in range(args.rounds):
             for name, pruner in pruners.items():
@@ -61,10 +62,15 @@ def main(argv=None) -> int:
                         out = lat.run_once(model, inputs, 0, "cpu", timer)
                         layers = out["layers"][first[name]:]
                         times[name].append(sum(layers) / len(layers))
+                        per_layer[name].append(layers)
                     kept = int(handle.last.num_kept[0])
                 print(f"round {r} {name:>10}: kept {kept}, s per pruned layer (layers {first[name]}-"
                       f"{args.layers - 1}) {', '.join(f'{t:.3f}' for t in times[name][-args.repeats:])}",
                       flush=True)
+    for name in args.methods:
+        cols = list(zip(*per_layer[name]))
+        print(f"{name:>10}: median s by layer " + ", ".join(
+            f"{first[name] + i}: {statistics.median(c):.3f}" for i, c in enumerate(cols)))
     a, b = args.methods
     ma, mb = statistics.median(times[a]), statistics.median(times[b])
     print(f"median: {a} {ma:.3f} s, {b} {mb:.3f} s, ratio {b}/{a} = {mb / ma:.3f} "
