@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency_parts import LayerTimer, build_vision_tower, sync, time_vision_tower  # noqa: E402
-from latency_report import print_tables, run_key  # noqa: E402
+from latency_report import plot_projection, print_tables, run_key  # noqa: E402
 
 from fastdrive.pruning import build_pruner, keep_from_ratio, list_pruners  # noqa: E402
 from fastdrive.vla import attach_pruner  # noqa: E402
@@ -194,6 +194,13 @@ def warm_state(handle, pruner, n: int, device: str) -> None:
 
 
 
+def save_plot(data: Dict, path: Optional[str]) -> None:
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        plot_projection(data, path)
+        print(f"# wrote {path}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layers", type=int, default=2, help="decoder layers (36 = full Qwen2.5-VL-3B)")
@@ -213,13 +220,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--tiny", action="store_true", help="toy widths, for the test suite's smoke run")
     ap.add_argument("--save-json", metavar="FILE", help="also write every timing to FILE (for --from-json)")
     ap.add_argument("--from-json", metavar="FILE", help="print the tables of a saved run; measure nothing")
+    ap.add_argument("--out-png", metavar="FILE", help="also plot the projected speed-ups against tokens kept")
     args = ap.parse_args(argv)
     if args.from_json:
         try:
             with open(args.from_json) as f:
-                print_tables(json.load(f))
+                data = json.load(f)
+            print_tables(data)
         except (OSError, ValueError, KeyError) as err:
             ap.error(f"cannot read {args.from_json}: {err}")
+        save_plot(data, args.out_png)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -285,6 +295,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         with open(args.save_json, "w") as f:
             json.dump(data, f, indent=1)
         print(f"# wrote {args.save_json}")
+    save_plot(data, args.out_png)
     print(f"\n# total wall time {time.perf_counter() - t_start:.0f}s")
 
 

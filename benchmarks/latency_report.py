@@ -148,8 +148,15 @@ def run_key(method: str, ratio: float) -> str:
     return f"{method}|{ratio:g}"
 
 
-def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
-    n0, n_vis, vision = data["n0"], data["n_vis"], data.get("vision")
+def projection_rows(data: Dict) -> Tuple[List[Dict], float, Dict[Tuple[int, int], float]]:
+    """Numbers of the 36-layer projection, one dict per (method, ratio).
+
+    Returns ``(rows, l0_pool, lp_pools)``: each row has ``method``, ``ratio``,
+    ``kept``, ``k36``, ``layer_full`` / ``layer_pruned`` / ``pruner`` (s),
+    ``unpruned`` (s, pooled), ``bound``, ``causal_bound``, ``paired``,
+    ``pooled`` and, with a timed vision tower, ``vla_bound`` and ``vla``.
+    """
+    n0, n_vis, vision, runs = data["n0"], data["n_vis"], data.get("vision"), data["runs"]
     proj = {}
     for m in data["methods"]:
         k, k36 = data["pruners"][m]["k"], data["pruners"][m]["k36"]
@@ -160,6 +167,30 @@ def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
     for (m, r), ps in proj.items():
         key = (data["pruners"][m]["k"], runs[run_key(m, r)][0]["kept"])
         groups.setdefault(key, []).extend(p["layer_pruned"] for p in ps)
+    pools = {key: statistics.median(v) for key, v in groups.items()}
+    rows = []
+    for (m, r), ps in proj.items():
+        k, k36 = data["pruners"][m]["k"], data["pruners"][m]["k36"]
+        kept = runs[run_key(m, r)][0]["kept"]
+        n1 = n0 - (n_vis - kept)
+        unpruned, pooled = pooled_speedup(ps, l0_pool, pools[(k, kept)], k, k36)
+        row = dict(method=m, ratio=r, kept=kept, k36=k36, unpruned=unpruned, pooled=pooled,
+                   layer_full=statistics.median(p["layer_full"] for p in ps),
+                   layer_pruned=statistics.median(p["layer_pruned"] for p in ps),
+                   pruner=statistics.median(p["pruner"] for p in ps),
+                   bound=flop_bound(n0, n1, k36), causal_bound=flop_bound(n0, n1, k36, causal=True),
+                   paired=statistics.median(p["unpruned"] / p["pruned"] for p in ps))
+        if vision is not None:
+            v = vision["projected"]
+            row["vla_bound"] = (v + unpruned) / (v + unpruned / row["bound"])
+            row["vla"] = (v + unpruned) / (v + unpruned / pooled)
+        rows.append(row)
+    return rows, l0_pool, pools
+
+
+def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
+    vision = data.get("vision")
+    rows, l0_pool, pools = projection_rows(data)
     head = ["method", "K (36L)", "ratio", "kept", "ms/layer full", "ms/layer pruned", "pruner ms",
             "pruner share", "bound", "causal bound", "speed-up (paired)", "speed-up (pooled)", "of bound",
             "of causal bound"]
@@ -168,30 +199,19 @@ def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
     print(f"\n### Projected to the full {FULL_LAYERS}-layer LLM"
           + ("" if vision is None else f" and the 32-block vision tower ({vision['projected']:.1f} s)") + "\n")
     print(f"Pooled per-layer prefill: {l0_pool * 1e3:.0f} ms unpruned; pruned: "
-          + ", ".join(f"{statistics.median(v) * 1e3:.0f} ms (K={k or 'pre'}, {kept} kept)"
-                      for (k, kept), v in sorted(groups.items())) + ".\n")
+          + ", ".join(f"{v * 1e3:.0f} ms (K={k or 'pre'}, {kept} kept)" for (k, kept), v in sorted(pools.items()))
+          + ".\n")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for m in data["methods"]:
-        k, k36 = data["pruners"][m]["k"], data["pruners"][m]["k36"]
-        for r in data["ratios"]:
-            ps, kept = proj[(m, r)], runs[run_key(m, r)][0]["kept"]
-            n1 = n0 - (n_vis - kept)
-            b36, c36 = flop_bound(n0, n1, k36), flop_bound(n0, n1, k36, causal=True)
-            paired = statistics.median(p["unpruned"] / p["pruned"] for p in ps)
-            T0, pooled = pooled_speedup(ps, l0_pool, statistics.median(groups[(k, kept)]), k, k36)
-            pr = statistics.median(p["pruner"] for p in ps)
-            cells = [m, k36 if k36 else "pre", f"{r:.2f}", kept,
-                     f"{statistics.median(p['layer_full'] for p in ps) * 1e3:.0f}",
-                     f"{statistics.median(p['layer_pruned'] for p in ps) * 1e3:.0f}", f"{pr * 1e3:.1f}",
-                     f"{100 * pr / T0:.1f}%", f"{b36:.2f}x", f"{c36:.2f}x", f"{paired:.2f}x", f"{pooled:.2f}x",
-                     f"{100 * pooled / b36:.0f}%", f"{100 * pooled / c36:.0f}%"]
-            if vision is not None:
-                v = vision["projected"]
-                vb = (v + T0) / (v + T0 / b36)
-                vs = (v + T0) / (v + T0 / pooled)
-                cells += [f"{vb:.2f}x", f"{vs:.2f}x", f"{100 * vs / vb:.0f}%"]
-            print("| " + " | ".join(str(c) for c in cells) + " |")
+    for row in rows:
+        cells = [row["method"], row["k36"] or "pre", f"{row['ratio']:.2f}", row["kept"],
+                 f"{row['layer_full'] * 1e3:.0f}", f"{row['layer_pruned'] * 1e3:.0f}", f"{row['pruner'] * 1e3:.1f}",
+                 f"{100 * row['pruner'] / row['unpruned']:.1f}%", f"{row['bound']:.2f}x",
+                 f"{row['causal_bound']:.2f}x", f"{row['paired']:.2f}x", f"{row['pooled']:.2f}x",
+                 f"{100 * row['pooled'] / row['bound']:.0f}%", f"{100 * row['pooled'] / row['causal_bound']:.0f}%"]
+        if vision is not None:
+            cells += [f"{row['vla_bound']:.2f}x", f"{row['vla']:.2f}x", f"{100 * row['vla'] / row['vla_bound']:.0f}%"]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
     print(f"\nPer pair: unpruned = fixed + {FULL_LAYERS} x its mean layer; pruned = fixed + K x full layers + "
           "layer K + the other pruned layers + pruner (measured layer times; fixed = prefill minus layers "
           "minus pruner); 'paired' = median of the per-pair ratios; 'pooled' = the method's own fixed cost, "
@@ -201,3 +221,56 @@ def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
           "bound = the same with the causal half of the attention scores, what SDPA's causal kernels compute."
           + ("" if vision is None else " VLA = vision tower + LLM prefill; the tower is not pruned, so "
              "VLA bound = (V + T0) / (V + T0 / bound), VLA speed-up = (V + T0) / (V + T0 / pooled speed-up)."))
+
+
+def plot_projection(data: Dict, path: str) -> None:
+    """PNG: projected speed-up against the share of visual tokens kept, with the bounds.
+
+    Left: the 36-layer LLM prefill (pooled speed-up per method and ratio; the
+    dense and causal FLOP bounds of pre-LLM pruning as curves). Right: the
+    whole VLA prefill, vision tower included (when it was timed).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, _, _ = projection_rows(data)
+    n0, n_vis, vision = data["n0"], data["n_vis"], data.get("vision")
+    share = [i / 100 for i in range(2, 101)]
+    kept = [max(1, round(x * n_vis)) for x in share]
+    dense = [flop_bound(n0, n0 - (n_vis - k), 0) for k in kept]
+    causal = [flop_bound(n0, n0 - (n_vis - k), 0, causal=True) for k in kept]
+    panels = 2 if vision is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.6), squeeze=False)
+    ax = axes[0][0]
+    ax.plot(share, dense, "k-", lw=1, label="bound, dense attention (pre-LLM)")
+    ax.plot(share, causal, "k--", lw=1, label="bound, causal attention (pre-LLM)")
+    cmap = plt.get_cmap("tab20")
+    colours = {m: cmap(i % 20) for i, m in enumerate(data["methods"])}
+    for m in data["methods"]:
+        mine = [r for r in rows if r["method"] == m]
+        marker = "^" if mine[0]["k36"] else "o"
+        xs = [r["kept"] / n_vis for r in mine]
+        ax.plot(xs, [r["pooled"] for r in mine], marker, color=colours[m], ms=7, label=m)
+        if vision is not None:
+            axes[0][1].plot(xs, [r["vla"] for r in mine], marker, color=colours[m], ms=7, label=m)
+    ax.set_yscale("log")
+    ax.set_xlabel("share of the visual tokens kept")
+    ax.set_ylabel(f"prefill speed-up, {FULL_LAYERS}-layer LLM (projected)")
+    ax.set_title(f"Qwen2.5-VL-3B LLM, {n_vis} visual tokens (o pre-LLM, ^ in-LLM)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    if vision is not None:
+        v = vision["projected"]
+        t0 = statistics.median(r["unpruned"] for r in rows)
+        ax2 = axes[0][1]
+        ax2.plot(share, [(v + t0) / (v + t0 / b) for b in dense], "k-", lw=1, label="bound (tower not pruned)")
+        ax2.set_xlabel("share of the visual tokens kept")
+        ax2.set_ylabel("prefill speed-up, vision tower + LLM")
+        ax2.set_title(f"Whole VLA: tower {v:.0f} s + LLM {t0:.0f} s unpruned")
+        ax2.grid(alpha=0.3)
+        ax2.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -91,10 +91,12 @@ def test_tiny_run_prints_both_tables_and_replays_from_json(capsys, tmp_path):
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
-    bench.main(["--from-json", str(saved)])
+    png = tmp_path / "plots" / "tiny.png"
+    bench.main(["--from-json", str(saved), "--out-png", str(png)])
     replay = capsys.readouterr().out
     tables = out[out.index("## Pruning latency"):out.index("# wrote")]
-    assert replay.strip() == tables.strip()
+    assert replay[:replay.index("# wrote")].strip() == tables.strip()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "### Projected to the full 36-layer LLM and the 32-block vision tower" in out
     rows = [line for line in out.splitlines() if line.startswith("| grid") or line.startswith("| fastv")]
     assert len(rows) == 4  # one measured row and one projected row per method
