@@ -62,6 +62,7 @@ from latency_report import plot_projection, print_tables, run_key  # noqa: E402
 from fastdrive.pruning import build_pruner, keep_from_ratio, list_pruners  # noqa: E402
 from fastdrive.vla import attach_pruner  # noqa: E402
 from fastdrive.vla.pruner_sizing import host_pruner_kwargs  # noqa: E402
+from fastdrive.vla.tiny import mrope_section  # noqa: E402
 
 # Qwen2.5-VL-3B's LLM; TINY keeps the same structure at toy widths (the test suite's smoke run)
 LLM_3B = dict(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_attention_heads=16,
@@ -79,7 +80,7 @@ def build_model(layers: int, dtype: torch.dtype, device: str, seed: int,
     text = dict(widths, num_hidden_layers=layers, max_position_embeddings=128000, rms_norm_eps=1e-6,
                 tie_word_embeddings=True,
                 rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                 "mrope_section": mrope_section(widths)})
+                                 "mrope_section": mrope_section(widths["hidden_size"] // widths["num_attention_heads"])})
     vision = dict(depth=1, hidden_size=32, intermediate_size=32, num_heads=1,
                   out_hidden_size=widths["hidden_size"], fullatt_block_indexes=[0])  # never run: fed precomputed
     cfg = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True)
@@ -87,14 +88,6 @@ def build_model(layers: int, dtype: torch.dtype, device: str, seed: int,
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(cfg)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def mrope_section(widths: Dict) -> List[int]:
-    """[16, 24, 24] at head dim 128, scaled for other head dims (sums to head_dim / 2)."""
-    half = widths["hidden_size"] // widths["num_attention_heads"] // 2
-    t = half // 4
-    hw = (half - t) // 2
-    return [half - 2 * hw, hw, hw]
 
 
 def decoder_layers(model) -> List[torch.nn.Module]:

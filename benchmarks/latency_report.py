@@ -26,21 +26,17 @@ FULL_LAYERS = 36
 LIN, QUAD = 5.55e9, 2.95e5  # FLOPs per token / per token^2 over 36 layers (DESIGN.md section 5)
 
 
-def analytic_flops(n: int, layers: int) -> float:
-    """Prefill FLOPs of ``layers`` Qwen2.5-VL-3B decoder layers over ``n`` tokens."""
-    return (LIN * n + QUAD * n * n) * layers / FULL_LAYERS
-
-
-def analytic_flops_causal(n: int, layers: int) -> float:
-    """As :func:`analytic_flops` with the causal half of the attention scores only
-    (what SDPA's causal kernels compute, on CPU and GPU)."""
-    return (LIN * n + 0.5 * QUAD * n * n) * layers / FULL_LAYERS
+def analytic_flops(n: int, layers: int, causal: bool = False) -> float:
+    """Prefill FLOPs of ``layers`` Qwen2.5-VL-3B decoder layers over ``n`` tokens; ``causal``
+    counts only the causal half of the attention scores (what SDPA's causal kernels compute)."""
+    quad = 0.5 * QUAD if causal else QUAD
+    return (LIN * n + quad * n * n) * layers / FULL_LAYERS
 
 
 def flop_bound(n_full: int, n_kept: int, k: int, layers: int = FULL_LAYERS, causal: bool = False) -> float:
     """Analytic speed-up bound: layers before ``k`` see ``n_full`` tokens, the rest ``n_kept``."""
-    f = analytic_flops_causal if causal else analytic_flops
-    return f(n_full, layers) / (f(n_full, k) + f(n_kept, layers - k))
+    return analytic_flops(n_full, layers, causal) / (
+        analytic_flops(n_full, k, causal) + analytic_flops(n_kept, layers - k, causal))
 
 
 def _mean(xs: List[float]) -> float:
@@ -110,7 +106,7 @@ def print_tables(data: Dict) -> None:
     ``vision`` (:func:`latency_parts.time_vision_tower` or None).
     """
     L, n0, n_vis = data["layers"], data["n0"], data["n_vis"]
-    runs = {key: rs for key, rs in data["runs"].items()}
+    runs = data["runs"]
     all_runs = [r for rs in runs.values() for r in rs]
     t0, d0 = _med(all_runs, "base_prefill"), _med(all_runs, "base_decode")
     l0 = statistics.median(_mean(r["base_layers"]) for r in all_runs)
@@ -141,7 +137,7 @@ def print_tables(data: Dict) -> None:
     print("\nbound = analytic FLOPs unpruned / pruned at this depth; speed-up = unpruned / pruned prefill "
           "(paired runs, median of the ratios); pruner share = pruner time (select + attention/key "
           "recomputation) / unpruned prefill at this depth.")
-    _print_projection(data, runs)
+    _print_projection(data)
 
 
 def run_key(method: str, ratio: float) -> str:
@@ -188,7 +184,7 @@ def projection_rows(data: Dict) -> Tuple[List[Dict], float, Dict[Tuple[int, int]
     return rows, l0_pool, pools
 
 
-def _print_projection(data: Dict, runs: Dict[str, List[Dict]]) -> None:
+def _print_projection(data: Dict) -> None:
     vision = data.get("vision")
     rows, l0_pool, pools = projection_rows(data)
     head = ["method", "K (36L)", "ratio", "kept", "ms/layer full", "ms/layer pruned", "pruner ms",

@@ -103,8 +103,12 @@ def choose(num_scored: int, num: int) -> List[int]:
 
 
 def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw: Sequence[int],
-               progress: bool = True) -> Tuple[List[Dict[str, Any]], List[Tuple[Mapping[str, Any], list]]]:
+               num_scored: int, progress: bool = True
+               ) -> Tuple[List[Dict[str, Any]], List[Tuple[Mapping[str, Any], list]]]:
     """Plan every scored sample at every ratio; score them; keep the drawn samples' plans.
+
+    ``num_scored`` (the length of ``ordered_indices(ds)``, which the caller
+    has already computed to choose ``draw``) sizes the progress bar.
 
     One :func:`~fastdrive.evaluation.pruning_sweep.run_pruning_sweep` with
     ``pairing='sample'`` (the unpruned plan is computed once per sample).
@@ -120,7 +124,7 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
     """
     from tqdm import tqdm
 
-    from fastdrive.evaluation.pruning_sweep import ordered_indices, run_pruning_sweep
+    from fastdrive.evaluation.pruning_sweep import run_pruning_sweep
 
     wanted, drawn = set(draw), []
     keys = [("none", 0.0) if r == 0 else (method, float(r)) for r in ratios]
@@ -129,7 +133,7 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
         if pos in wanted:
             drawn.append((record, [plans[k] for k in keys]))
 
-    with tqdm(total=len(ordered_indices(ds)), unit="sample", desc="planning", file=sys.stderr,
+    with tqdm(total=num_scored, unit="sample", desc="planning", file=sys.stderr,
               disable=not progress) as bar:
         result = run_pruning_sweep(planner, ds, [method], ratios, pairing="sample", use_map=True,
                                    progress=bar.update, on_sample=keep)
@@ -295,7 +299,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if num_scored == 0:
                 raise ValueError(f"no sample of split {args.split!r} has all 6 future poses")
             draw = choose(num_scored, args.num)
-            table, drawn = plan_split(planner, ds, args.method, ratios, draw, progress=not args.quiet)
+            table, drawn = plan_split(planner, ds, args.method, ratios, draw, num_scored,
+                                      progress=not args.quiet)
             drawn = [({**dict(rec), "_pos": pos}, trajs) for pos, (rec, trajs) in zip(draw, drawn)]
             fig = render(args.dataroot, drawn, ratios, args.method, planner.cameras[0])
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
