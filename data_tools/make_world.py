@@ -138,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write per-image annotation-id PNGs under fastdrive_gt/instance/",
     )
+    p.add_argument(
+        "--cameras",
+        nargs="+",
+        default=None,
+        metavar="CAM",
+        help="render only these cameras (e.g. CAM_FRONT for a front-camera planner's training world:\n"
+        "about six times faster; visibility tokens then count those cameras only) (default: all six)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -155,7 +163,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OutputExistsError as exc:
         parser.error(str(exc))
 
-    from fastdrive.sim.rig import nuscenes_rig
+    from fastdrive.sim.rig import CAMERA_NAMES, nuscenes_rig
+
+    if args.cameras is not None:
+        bad = [c for c in args.cameras if c not in CAMERA_NAMES]
+        if bad:
+            parser.error(f"unknown camera(s) {', '.join(bad)}; choose from {', '.join(CAMERA_NAMES)}")
     from fastdrive.sim.scenario import generate_world
     from fastdrive.sim.writer import write_world
 
@@ -167,7 +180,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary = write_world(
             scenes,
             args.out,
-            nuscenes_rig(args.image_size),
+            nuscenes_rig(args.image_size, args.cameras),
             args.seed,
             version=args.version,
             workers=args.workers,

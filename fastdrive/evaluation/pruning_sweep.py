@@ -26,8 +26,23 @@ without all 6 future poses (the end of each scene) are not planned: they are
 never scored and come after every scored sample of their scene.
 
 Ratio 0 is the shared unpruned run (computed once); the rows of every method
-at ratio 0 are copies of it. The constant-velocity baseline is scored on
-the same samples for reference.
+at ratio 0 are copies of it.
+
+Reference rows that show whether the table can tell pruners apart at all
+(DESIGN.md section 6; issue 10), all on the same samples:
+
+* **constant velocity** (the floor any planner must beat);
+* **camera swap**: every sample planned with the frame of a sample from
+  *another scene* (drawn with a fixed seed): what the plan owes to what the
+  camera shows. A grey frame (``blind``) is kept as an option, but it is out
+  of distribution and no valid "no camera" reference;
+* **ground-truth oracles** (``oracle_fg`` / ``oracle_obj`` / ``oracle_bg``,
+  :mod:`fastdrive.pruning.oracle`) when listed in ``methods``: they read the
+  world's semantic masks (``semantic``) through ``PruningSpec.context``.
+
+Every row keeps its per-sample metrics (:mod:`.sample_metrics`) and kept-token
+masks, so that :mod:`.sweep_report` can score event-tagged subsets, object-level
+token metrics and paired bootstrap intervals over scenes afterwards.
 """
 
 from __future__ import annotations
@@ -40,8 +55,10 @@ import numpy as np
 
 from ..datasets.planning import constant_velocity_planner
 from ..planner import EgoState, Planner, PruningSpec, Trajectory
-from .open_loop import _record_of, add_sample, evaluate_open_loop
-from .planning_metrics import PlanningAccumulator
+from ..pruning import is_evaluation_only
+from .open_loop import _record_of
+from .sample_metrics import SampleScorer, mean_metrics
+from .token_metrics import token_class_shares
 from .token_overlay import foreground_recall
 
 L2_KEYS = ("L2_1s", "L2_2s", "L2_3s", "L2_avg")
@@ -87,7 +104,8 @@ class ConfigResult:
     """Open-loop metrics and cost of one ``(method, ratio)`` (method 'none': unpruned).
 
     Attributes:
-        metrics: :meth:`PlanningAccumulator.compute` (L2 in m, rates in %).
+        metrics: means of ``samples`` (L2 in m, rates in %), plus ``num_samples``
+            and ``num_collision_excluded`` (same keys as :class:`PlanningAccumulator`).
         num_visual: visual tokens before pruning.
         tokens_kept: mean visual tokens the LLM saw.
         latency_ms: mean model time (vision + prefill + head, pruner included).
@@ -97,6 +115,9 @@ class ConfigResult:
         fg_recall: mean share of foreground tokens (token cell mostly
             foreground) kept, over samples with a foreground mask; 1.0 unpruned.
         error: why the configuration could not run (then metrics are empty).
+        samples: per-sample metrics ``{key: (S,)}`` (:data:`.sample_metrics.SAMPLE_KEYS`),
+            aligned with :attr:`SweepResult.sample_tokens`.
+        kept: ``(S, N)`` bool kept visual tokens per sample (row-major grid), None unpruned.
     """
 
     method: str
@@ -110,6 +131,8 @@ class ConfigResult:
     num_planned: int = 0
     fg_recall: float = float("nan")
     error: Optional[str] = None
+    samples: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    kept: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def keep_share(self) -> float:
@@ -131,26 +154,39 @@ class SweepResult:
     Attributes:
         rows: one per ``(method, ratio)``, methods in the order asked, ratios ascending.
         unpruned: the shared unpruned run (method 'none', ratio 0).
-        constant_velocity: open-loop metrics of the constant-velocity planner on the same samples.
+        constant_velocity: the constant-velocity planner on the same samples (method 'constant_velocity').
         num_samples: samples planned and scored; ``num_scenes`` scenes they come from.
         pairing: 'config' or 'sample' (see the module docstring).
-        blind: open-loop metrics of the unpruned model fed a uniform grey
-            camera frame (when asked for), else None.
+        swap: the unpruned model fed the frame of a sample from another scene
+            (method 'camera_swap'), or None (not asked, or a single scene).
+        blind: the unpruned model fed a uniform grey frame (method 'blind'), or None.
+        sample_tokens / scenes: ``(S,)`` sample and scene tokens of the scored samples, in order.
+        records: the planning records of the scored samples, in order.
+        grid_hw: the planner's visual-token grid.
     """
 
     rows: List[ConfigResult]
     unpruned: ConfigResult
-    constant_velocity: Dict[str, float]
+    constant_velocity: ConfigResult
     num_samples: int
     num_scenes: int
     pairing: str
-    blind: Optional[Dict[str, float]] = None
+    swap: Optional[ConfigResult] = None
+    blind: Optional[ConfigResult] = None
+    sample_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, object), repr=False)
+    scenes: np.ndarray = field(default_factory=lambda: np.zeros(0, object), repr=False)
+    records: List[Mapping[str, Any]] = field(default_factory=list, repr=False)
+    grid_hw: Optional[Tuple[int, int]] = None
 
     def row(self, method: str, ratio: float) -> ConfigResult:
         for r in self.rows:
             if r.method == method and math.isclose(r.ratio, ratio, abs_tol=1e-9):
                 return r
         raise KeyError(f"no row for ({method!r}, {ratio})")
+
+    def references(self) -> List[ConfigResult]:
+        """The reference rows that exist: constant velocity, camera swap, grey frame."""
+        return [r for r in (self.constant_velocity, self.swap, self.blind) if r is not None]
 
     def relative(self, row: ConfigResult) -> Dict[str, float]:
         """``row`` against the unpruned run: L2 ratios, collision / intersection deltas
@@ -177,40 +213,51 @@ def _delta(a: Optional[float], b: Optional[float]) -> float:
 
 
 class _Meter:
-    """Running sums of one configuration."""
+    """Running per-sample records of one configuration."""
 
-    def __init__(self) -> None:
-        self.acc = PlanningAccumulator()
-        self.kept: List[int] = []
+    def __init__(self, scorer: SampleScorer) -> None:
+        self.scorer = scorer
+        self.samples: List[Dict[str, float]] = []
+        self.kept: List[Optional[np.ndarray]] = []
+        self.num_kept: List[int] = []
         self.model: List[float] = []
         self.ref: List[float] = []
         self.pruner: List[float] = []
         self.recall: List[float] = []
         self.num_visual = 0
 
-    def add(self, traj: Trajectory, record: Mapping[str, Any], use_map: bool, ref_s: float,
+    def add_plan(self, waypoints: Any, record: Mapping[str, Any]) -> None:
+        self.samples.append(self.scorer(waypoints, record))
+
+    def add(self, traj: Trajectory, record: Mapping[str, Any], ref_s: float,
             fg: Optional[np.ndarray] = None) -> None:
-        add_sample(self.acc, traj.waypoints, record, use_map)
+        self.add_plan(traj.waypoints, record)
+        kept = None if traj.kept_tokens is None else traj.kept_mask(0).reshape(-1)
+        self.kept.append(kept)
         if fg is not None:
-            if traj.kept_tokens is None:
-                self.recall.append(1.0)
-            else:
-                rec = foreground_recall(traj.kept_mask(0), fg)
-                if np.isfinite(rec):
-                    self.recall.append(rec)
-        self.kept.append(int(traj.num_kept))
+            rec = 1.0 if kept is None else foreground_recall(traj.kept_mask(0), fg)
+            if np.isfinite(rec):
+                self.recall.append(rec)
+        self.num_kept.append(int(traj.num_kept))
         self.num_visual = int(traj.num_visual)
         self.model.append(float(traj.timings.get("model", float("nan"))))
         self.pruner.append(float(traj.timings.get("pruner", 0.0)))
         self.ref.append(float(ref_s))
 
     def result(self, method: str, ratio: float) -> ConfigResult:
-        return ConfigResult(method=method, ratio=ratio, metrics=self.acc.compute(),
-                            num_visual=self.num_visual, tokens_kept=float(np.mean(self.kept)),
-                            latency_ms=1e3 * float(np.mean(self.model)),
-                            unpruned_latency_ms=1e3 * float(np.mean(self.ref)),
-                            pruner_ms=1e3 * float(np.mean(self.pruner)), num_planned=len(self.kept),
-                            fg_recall=float(np.mean(self.recall)) if self.recall else float("nan"))
+        samples = {k: np.array([s[k] for s in self.samples], np.float64) for k in self.samples[0]}
+        metrics = mean_metrics(samples)
+        metrics["num_samples"] = float(len(self.samples))
+        metrics["num_collision_excluded"] = float(np.isnan(samples["collision_avg"]).sum())
+        kept = None
+        if self.kept and all(k is not None for k in self.kept):
+            kept = np.stack(self.kept)  # type: ignore[arg-type]
+        mean = (lambda xs: float(np.mean(xs)) if xs else float("nan"))  # noqa: E731
+        return ConfigResult(method=method, ratio=ratio, metrics=metrics, num_visual=self.num_visual,
+                            tokens_kept=mean(self.num_kept), latency_ms=1e3 * mean(self.model),
+                            unpruned_latency_ms=1e3 * mean(self.ref), pruner_ms=1e3 * mean(self.pruner),
+                            num_planned=len(self.samples), fg_recall=mean(self.recall), samples=samples,
+                            kept=kept)
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -232,6 +279,25 @@ def ordered_indices(dataset: Any, limit: Optional[int] = None) -> List[Tuple[int
     return out[:limit] if limit is not None else out
 
 
+def swap_partners(order: Sequence[Tuple[int, str]], seed: int = 0) -> Optional[List[int]]:
+    """For each ``(index, scene)`` of ``order``, the dataset index of a sample from another scene.
+
+    Drawn uniformly among the other scenes' samples of ``order`` with
+    ``numpy.random.default_rng(seed)``: reproducible. None when ``order``
+    holds a single scene.
+    """
+    scenes = np.array([s for _, s in order], dtype=object)
+    idx = np.array([i for i, _ in order])
+    if len(set(scenes.tolist())) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    out = []
+    for scene in scenes:
+        pool = idx[scenes != scene]
+        out.append(int(pool[rng.integers(len(pool))]))
+    return out
+
+
 def run_pruning_sweep(
     planner: Planner,
     dataset: Any,
@@ -246,14 +312,19 @@ def run_pruning_sweep(
     fg_mask: Optional[Callable[[Mapping[str, Any]], Optional[np.ndarray]]] = None,
     blind: bool = False,
     on_sample: Optional[Callable[[int, Mapping[str, Any], Dict[Tuple[str, float], Trajectory]], None]] = None,
+    swap: bool = True,
+    swap_seed: int = 0,
+    semantic: Optional[Callable[[Mapping[str, Any]], Optional[np.ndarray]]] = None,
+    num_semantic: int = 17,
 ) -> SweepResult:
-    """Open-loop metrics, tokens kept and latency of every ``(method, ratio)``.
+    """Open-loop metrics, tokens kept and latency of every ``(method, ratio)``, with reference rows.
 
     Args:
         planner: any :class:`~fastdrive.planner.Planner` (``EmbeddedPlanner``).
         dataset: a ``PlanningDataset`` with images (any size; the planner
             resizes); its ``cameras`` name the frames (else ``planner.cameras``).
-        methods: pruner names (:func:`fastdrive.pruning.list_pruners`).
+        methods: pruner names (:func:`fastdrive.pruning.list_pruners`, or the
+            ``oracle_*`` ones with ``semantic``).
         ratios: shares of visual tokens removed, in [0, 1); 0 is the shared
             unpruned run and is always measured.
         options: per method, constructor arguments of its pruner.
@@ -267,12 +338,15 @@ def run_pruning_sweep(
         fg_mask: planning record -> ``(H, W)`` bool foreground mask of the
             first camera's image (or None); rows then report the
             foreground recall of the kept tokens.
-        blind: also plan every sample with a uniform grey camera frame
-            (``SweepResult.blind``): how much the plan owes to what it sees.
+        blind: also plan every sample with a uniform grey camera frame.
         on_sample: called after each sample with its position in the scored
             order, its planning record and ``{(method, ratio): Trajectory}``
-            (the unpruned plan under ``('none', 0.0)``), e.g. to keep some
-            samples' plans for a picture.
+            (the unpruned plan under ``('none', 0.0)``).
+        swap: also plan every sample with another scene's frame (:func:`swap_partners`).
+        swap_seed: seed of the swap partners.
+        semantic: planning record -> ``(H, W)`` semantic class ids of the
+            first camera's image (or None); the oracle pruners need it.
+        num_semantic: number of semantic classes.
 
     Returns:
         :class:`SweepResult`. A configuration whose pruner cannot be built
@@ -280,35 +354,57 @@ def run_pruning_sweep(
         ``error`` set and no metrics.
 
     Raises:
-        ValueError: bad ratios / pairing, or no sample with a full future.
+        ValueError: bad ratios / pairing, no sample with a full future, or an
+            oracle without ``semantic``.
     """
     if pairing not in ("config", "sample"):
         raise ValueError(f"pairing must be 'config' or 'sample', got {pairing!r}")
     ratios = sorted({float(r) for r in ratios} | {0.0})
     if any(not 0.0 <= r < 1.0 for r in ratios):
         raise ValueError(f"ratios must be in [0, 1), got {ratios}")
+    if semantic is None and any(is_evaluation_only(m) for m in methods):
+        raise ValueError("the oracle pruners need the world's semantic masks (semantic=...)")
     options = dict(options or {})
     cameras = tuple(getattr(dataset, "cameras", None) or planner.cameras)
     order = ordered_indices(dataset, limit)
     if not order:
         raise ValueError("no sample with all 6 future poses to evaluate")
+    partners = swap_partners(order, swap_seed) if swap else None
     configs = [(m, r, PruningSpec(m, r, dict(options.get(m, {}))))
                for m in methods for r in ratios if r > 0.0]
     errors: Dict[Tuple[str, float], str] = {}
+    grid: Optional[Tuple[int, int]] = None
 
+    def oracle_context(record: Mapping[str, Any]) -> Dict[str, Any]:
+        sem = semantic(record) if semantic is not None else None
+        if sem is None or grid is None:
+            raise ValueError(f"no semantic mask for sample {record.get('sample_token')}")
+        return {"token_classes": token_class_shares(sem, grid, num_semantic)}
+
+    def spec_for(spec: PruningSpec, record: Mapping[str, Any], ctx: Dict[str, Any]) -> PruningSpec:
+        if not is_evaluation_only(spec.method):
+            return spec
+        if not ctx:
+            ctx.update(oracle_context(record))
+        return replace(spec, context=ctx)
+
+    first = dataset[order[0][0]]
+    grid = tuple(plan_item(planner, first, cameras).grids[0])  # type: ignore[assignment]
     if warmup:
-        item = dataset[order[0][0]]
-        plan_item(planner, item, cameras)
+        ctx0: Dict[str, Any] = {}
         for m, r, spec in configs:
             try:
-                plan_item(planner, item, cameras, spec, session_id="__warmup__")
+                plan_item(planner, first, cameras, spec_for(spec, _record_of(first), ctx0), session_id="__warmup__")
             except Exception as exc:  # noqa: BLE001 -- reported in the row, the sweep goes on
                 errors[(m, r)] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         planner.reset()
 
-    base = _Meter()
-    blind_meter = _Meter() if blind else None
-    meters = {(m, r): _Meter() for m, r, _ in configs if (m, r) not in errors}
+    scorer = SampleScorer(use_map)
+    base = _Meter(scorer)
+    cv_meter = _Meter(scorer)
+    swap_meter = _Meter(scorer) if partners is not None else None
+    blind_meter = _Meter(scorer) if blind else None
+    meters = {(m, r): _Meter(scorer) for m, r, _ in configs if (m, r) not in errors}
     records = []
     scene: Optional[str] = None
     for pos, (idx, scene_token) in enumerate(order):
@@ -320,19 +416,26 @@ def run_pruning_sweep(
         records.append(record)
         fg = fg_mask(record) if fg_mask is not None else None
         ref = plan_item(planner, item, cameras, session_id=scene_token)
-        base.add(ref, record, use_map, ref.timings.get("model", float("nan")), fg)
+        ref_s = ref.timings.get("model", float("nan"))
+        base.add(ref, record, ref_s, fg)
+        cv_meter.add_plan(constant_velocity_planner(record), record)
         plans: Dict[Tuple[str, float], Trajectory] = {("none", 0.0): ref}
+        if swap_meter is not None:
+            other = dataset[partners[pos]]  # type: ignore[index]
+            swapped = dict(item, imgs=other["imgs"])
+            swap_meter.add(plan_item(planner, swapped, cameras, session_id="__swap__"), record, ref_s)
         if blind_meter is not None:
             grey = dict(item, imgs=item["imgs"] * 0.0 + 0.5)
-            traj = plan_item(planner, grey, cameras, session_id="__blind__")
-            blind_meter.add(traj, record, use_map, ref.timings.get("model", float("nan")))
+            blind_meter.add(plan_item(planner, grey, cameras, session_id="__blind__"), record, ref_s)
+        ctx: Dict[str, Any] = {}
         for m, r, spec in configs:
             if (m, r) in errors:
                 continue
             if pairing == "config":
                 ref = plan_item(planner, item, cameras, session_id=scene_token)
-            traj = plan_item(planner, item, cameras, spec, session_id=f"{scene_token}/{m}/{r:g}")
-            meters[(m, r)].add(traj, record, use_map, ref.timings.get("model", float("nan")), fg)
+            traj = plan_item(planner, item, cameras, spec_for(spec, record, ctx),
+                             session_id=f"{scene_token}/{m}/{r:g}")
+            meters[(m, r)].add(traj, record, ref.timings.get("model", float("nan")), fg)
             plans[(m, r)] = traj
         if on_sample is not None:
             on_sample(pos, record, plans)
@@ -350,7 +453,10 @@ def run_pruning_sweep(
                 rows.append(ConfigResult(method=m, ratio=r, error=errors[(m, r)]))
             else:
                 rows.append(meters[(m, r)].result(m, r))
-    cv = evaluate_open_loop(constant_velocity_planner, records, use_map)
-    return SweepResult(rows=rows, unpruned=unpruned, constant_velocity=cv, num_samples=len(order),
-                       num_scenes=len({s for _, s in order}), pairing=pairing,
-                       blind=blind_meter.acc.compute() if blind_meter is not None else None)
+    return SweepResult(
+        rows=rows, unpruned=unpruned, constant_velocity=cv_meter.result("constant_velocity", 0.0),
+        num_samples=len(order), num_scenes=len({s for _, s in order}), pairing=pairing,
+        swap=swap_meter.result("camera_swap", 0.0) if swap_meter is not None else None,
+        blind=blind_meter.result("blind", 0.0) if blind_meter is not None else None,
+        sample_tokens=np.array([str(r.get("sample_token", i)) for i, r in enumerate(records)], dtype=object),
+        scenes=np.array([s for _, s in order], dtype=object), records=records, grid_hw=grid)

@@ -10,7 +10,19 @@ Architecture (one camera, CAM_FRONT by default):
   tokens, the image, six plan-query tokens);
 * a head on the last hidden states of the plan queries, fused with an
   embedding of the continuous ego state and the past trajectory, that
-  predicts a residual over the constant-velocity rollout.
+  predicts a residual over the constant-velocity rollout;
+* optionally (``aux_weight > 0``) a perception head on the visual tokens
+  (merger output, what every pruner sees) that predicts the share of each
+  semantic class in each token's cell, trained from the world's ground
+  truth: it gives each token a local meaning and the vision tower a reason
+  to see objects, lights and the road.
+
+Two training-only levers weaken the ego-status shortcut (open-loop planners
+that copy their own history: "Is Ego Status All You Need", CVPR 2024):
+``ego_dropout`` hides the acceleration and the past trajectory of a share of
+the samples (the past is replaced by the constant-velocity one), and
+``event_weight`` weighs each sample by how far its future departs from the
+constant-velocity rollout (stops, starts, turns: where the scene decides).
 
 The language model is called through ``vlm.model`` (``Qwen2_5_VLModel``), so
 a pruner attached with :func:`fastdrive.vla.attach_pruner` acts on every
@@ -82,6 +94,13 @@ def constant_velocity_rollout(ego_state: torch.Tensor, num_steps: int = 6, dt: f
     return torch.stack([x, y], dim=-1)
 
 
+def constant_velocity_past(ego_state: torch.Tensor, num_past: int = 4, dt: float = STEP_S) -> torch.Tensor:
+    """``(B, 3)`` ego state -> ``(B, num_past, 2)`` past positions (oldest first) on the constant-speed arc."""
+    back = constant_velocity_rollout(ego_state, num_past, dt)  # (B, P, 2) at +dt ... +P dt
+    back = torch.stack([-back[..., 0], back[..., 1]], dim=-1)  # the same arc driven up to now
+    return back.flip(1)
+
+
 class _MLP(nn.Sequential):
     def __init__(self, dims: Sequence[int]) -> None:
         layers: List[nn.Module] = []
@@ -104,6 +123,13 @@ class DrivingVLA(BaseModel):
         state_scale: divisors of ``[speed, accel, yaw rate]`` for the head.
         past_scale: divisor (m) of the past positions.
         loss_weight: weight of the masked smooth-L1 waypoint loss.
+        aux_weight: weight of the per-token semantic loss (0: no perception head).
+        num_semantic: semantic classes of the perception head (17 in a FastDrive world).
+        ego_dropout: training only: share of samples whose acceleration and
+            past trajectory are hidden (acceleration 0, constant-velocity past).
+        event_weight: training only: a sample's waypoint loss is weighted by
+            ``1 + event_weight * min(d, 3)``, ``d`` the mean distance (m) of its
+            logged future from the constant-velocity rollout.
         seed: weight initialisation seed.
         data_preprocessor: mmengine data preprocessor config.
     """
@@ -117,6 +143,10 @@ class DrivingVLA(BaseModel):
         state_scale: Sequence[float] = (10.0, 3.0, 0.3),
         past_scale: float = 10.0,
         loss_weight: float = 1.0,
+        aux_weight: float = 0.0,
+        num_semantic: int = 17,
+        ego_dropout: float = 0.0,
+        event_weight: float = 0.0,
         seed: int = 0,
         data_preprocessor: Optional[dict] = None,
     ) -> None:
@@ -124,6 +154,14 @@ class DrivingVLA(BaseModel):
         self.init_kwargs: Dict[str, Any] = dict(
             vlm=dict(vlm or {}), image_size=list(image_size), num_waypoints=num_waypoints, num_past=num_past,
             state_scale=list(state_scale), past_scale=past_scale, loss_weight=loss_weight, seed=seed)
+        if aux_weight or ego_dropout or event_weight:  # files of older models keep loading unchanged
+            self.init_kwargs.update(aux_weight=aux_weight, num_semantic=num_semantic, ego_dropout=ego_dropout,
+                                    event_weight=event_weight)
+        if not 0.0 <= ego_dropout <= 1.0:
+            raise ValueError(f"ego_dropout must be in [0, 1], got {ego_dropout}")
+        self.aux_weight = float(aux_weight)
+        self.ego_dropout = float(ego_dropout)
+        self.event_weight = float(event_weight)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.num_waypoints = int(num_waypoints)
         self.num_past = int(num_past)
@@ -144,6 +182,7 @@ class DrivingVLA(BaseModel):
             d = config.text_config.hidden_size
             self.state_embed = _MLP([3 + 2 * self.num_past, d, d])
             self.head = _MLP([2 * d, d, 2])
+            self.token_head = nn.Linear(d, int(num_semantic)) if self.aux_weight > 0 else None
         finally:
             torch.random.set_rng_state(rng)
         nn.init.zeros_(self.head[-1].weight)  # start at the constant-velocity rollout
@@ -179,16 +218,32 @@ class DrivingVLA(BaseModel):
             ego_state: ``(B, 3)`` ``[speed, accel, yaw rate]``.
             past_traj: ``(B, num_past, 2)`` past positions (oldest first, ego frame).
         """
+        return self._plan(imgs, command, ego_state, past_traj)[0]
+
+    def _plan(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,
+              visual_tokens: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Waypoints ``(B, T, 2)`` and, if asked, the merger output ``(B, N, D)`` of the same forward."""
         dev = self.state_scale.device
         imgs, command = imgs.to(dev), command.to(dev)
         ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
         inputs = self.build_inputs(imgs, command, ego_state)
-        out = self.vlm.model(**inputs, use_cache=False)
+        captured: List[torch.Tensor] = []
+        hook = None
+        if visual_tokens:  # read the merger output of this forward (removed right after it)
+            hook = self.vlm.model.visual.register_forward_hook(
+                lambda _m, _i, out: captured.append(out.pooler_output))
+        try:
+            out = self.vlm.model(**inputs, use_cache=False)
+        finally:
+            if hook is not None:
+                hook.remove()
         plan_h = out.last_hidden_state[:, -self.num_waypoints:]  # (B, T, D): plan queries are last
         feats = torch.cat([ego_state / self.state_scale, past_traj.flatten(1) / self.past_scale], dim=1)
         s = self.state_embed(feats)[:, None].expand_as(plan_h)
         steps = self.head(torch.cat([plan_h, s], dim=-1))  # (B, T, 2) residual per step
-        return constant_velocity_rollout(ego_state, self.num_waypoints) + steps.cumsum(dim=1)
+        pred = constant_velocity_rollout(ego_state, self.num_waypoints) + steps.cumsum(dim=1)
+        tokens = captured[0].reshape(imgs.shape[0], self.num_visual, -1) if captured else None
+        return pred, tokens
 
     @staticmethod
     def _stack(x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
@@ -208,6 +263,9 @@ class DrivingVLA(BaseModel):
         imgs = self._stack(imgs)
         if imgs.dim() == 5:
             imgs = imgs[:, 0]
+        if mode == "loss":
+            return self._loss(imgs, self._stack(command), self._stack(ego_state), self._stack(past_traj),
+                              self._stack(gt_traj), self._stack(gt_valid), unused.get("token_sem"))
         pred = self.plan(imgs, self._stack(command), self._stack(ego_state), self._stack(past_traj))
         if mode == "tensor":
             return pred
@@ -215,10 +273,38 @@ class DrivingVLA(BaseModel):
             metas = list(meta) if meta is not None else [None] * pred.shape[0]
             return [dict(pred_traj=p.detach().cpu(), **({"meta": m} if m is not None else {}))
                     for p, m in zip(pred, metas)]
-        if mode == "loss":
-            gt = self._stack(gt_traj).to(pred)
-            valid = self._stack(gt_valid).to(pred.device).float()[..., None]
-            err = nn.functional.smooth_l1_loss(pred, gt, reduction="none", beta=0.5) * valid
-            loss = err.sum() / (valid.sum() * 2).clamp(min=1.0)
-            return {"loss_plan": self.loss_weight * loss}
         raise ValueError(f"unknown mode {mode!r}")
+
+    def _loss(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,
+              gt_traj: torch.Tensor, gt_valid: torch.Tensor, token_sem: Any = None) -> Dict[str, torch.Tensor]:
+        """Training losses: weighted smooth-L1 waypoint loss and, with a perception head, ``loss_token``.
+
+        ``token_sem``: ``(B, N, C)`` class shares per token cell (rows that sum to 0 are ignored).
+        """
+        dev = self.state_scale.device
+        ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
+        if self.training and self.ego_dropout > 0:
+            drop = torch.rand(ego_state.shape[0], device=dev) < self.ego_dropout
+            hidden_state = ego_state.clone()
+            hidden_state[:, 1] = 0.0
+            ego_state = torch.where(drop[:, None], hidden_state, ego_state)
+            past_traj = torch.where(drop[:, None, None], constant_velocity_past(ego_state, self.num_past), past_traj)
+        pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None)
+        gt = gt_traj.to(pred)
+        valid = gt_valid.to(dev).float()[..., None]  # (B, T, 1)
+        weight = torch.ones(pred.shape[0], device=dev)
+        if self.event_weight > 0:
+            cv = constant_velocity_rollout(ego_state, self.num_waypoints)
+            dev_m = ((gt - cv).norm(dim=-1) * valid[..., 0]).sum(1) / valid[..., 0].sum(1).clamp(min=1.0)
+            weight = 1.0 + self.event_weight * dev_m.clamp(max=3.0)
+        err = nn.functional.smooth_l1_loss(pred, gt, reduction="none", beta=0.5) * valid
+        per_sample = err.sum(dim=(1, 2))
+        denom = (valid.sum(dim=(1, 2)) * 2 * weight).sum().clamp(min=1.0)
+        losses = {"loss_plan": self.loss_weight * (weight * per_sample).sum() / denom}
+        if self.token_head is not None and tokens is not None and token_sem is not None:
+            target = self._stack(token_sem).to(tokens)
+            logp = torch.log_softmax(self.token_head(tokens), dim=-1)  # (B, N, C)
+            rows = target.sum(-1) > 0
+            ce = -(target * logp).sum(-1)
+            losses["loss_token"] = self.aux_weight * (ce * rows).sum() / rows.sum().clamp(min=1)
+        return losses

@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
 import numpy as np
 from torch import nn
 
-from ..pruning import build_pruner, list_pruners
+from ..pruning import build_pruner, is_evaluation_only, list_pruners
 from ..pruning.base import TokenPruner
 from ..vla.adapter import PruningHandle, attach_pruner
 from ..vla.pruner_sizing import host_pruner_kwargs
@@ -88,7 +88,7 @@ class PrunerPool:
         """The (cached) pruner of ``spec``; unknown names / bad options raise :class:`PlanningInputError`."""
         key = self._key(spec)
         if key not in self._pruners:
-            if spec.method not in list_pruners():
+            if spec.method not in list_pruners(include_oracles=True):
                 raise PlanningInputError(
                     f"unknown pruning method {spec.method!r}; choose one of: none, {', '.join(list_pruners())}")
             kwargs = {**self.model_defaults(spec.method), **dict(spec.options)}
@@ -118,10 +118,13 @@ class PrunerPool:
                 yield None
                 return
             pruner = self.pruner(spec)
+            if is_evaluation_only(spec.method) and not spec.context:
+                raise PlanningInputError(f"{spec.method!r} is a ground-truth oracle for the evaluation: it needs "
+                                         "the world's ground truth in PruningSpec.context")
             key = self._key(spec)
             try:
                 handle = attach_pruner(self.model, pruner, spec.keep, session_id=session_id,
-                                       action_rows=self.action_rows)
+                                       action_rows=self.action_rows, context=spec.context)
             except ValueError as exc:  # e.g. an in-LLM layer beyond this model's depth
                 raise PlanningInputError(f"pruner {spec.method!r} does not fit this model: {exc}") from None
             if key in self._memory:

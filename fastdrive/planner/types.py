@@ -25,11 +25,15 @@ class PruningSpec:
         ratio: share of visual tokens removed, in [0, 1) (0.75 keeps
             floor(N * 0.25)); 0 with any method means no pruning.
         options: constructor arguments of the method (e.g. ``{'layer': 2}``).
+        context: per-call inputs handed to the pruner in
+            ``PruningContext.extra``; the evaluation puts the ground truth
+            that the oracle pruners read here (``{'token_classes': (N, C)}``).
     """
 
     method: str = "none"
     ratio: float = 0.0
     options: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.ratio) < 1.0:

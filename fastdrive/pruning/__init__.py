@@ -13,13 +13,23 @@ from .base import (KeepSpec, PruningContext, Selection, TokenPruner, keep_from_r
                    pad_rows, resolve_keep, topk_sorted)
 
 # Importing the method modules registers them in PRUNERS.
-from . import (dart, divprune, fastv, grid, lightvla, random_pruner,  # noqa: F401,E402
+from . import (dart, divprune, fastv, grid, lightvla, oracle, random_pruner,  # noqa: F401,E402
                recon_pruner, sparsevlm, vispruner, vla_pruner)
 
 
-def list_pruners() -> List[str]:
-    """Names of every registered pruning method, sorted."""
-    return sorted(PRUNERS.module_dict.keys())
+def is_evaluation_only(name: str) -> bool:
+    """True for the ground-truth oracles (:mod:`.oracle`): bounds for the evaluation, never served."""
+    cls = PRUNERS.module_dict.get(name)
+    return bool(getattr(cls, "evaluation_only", False))
+
+
+def list_pruners(include_oracles: bool = False) -> List[str]:
+    """Names of the registered pruning methods, sorted.
+
+    The evaluation-only ground-truth oracles (``oracle_*``) are left out
+    unless ``include_oracles``: this is the list a service may offer.
+    """
+    return sorted(n for n in PRUNERS.module_dict if include_oracles or not is_evaluation_only(n))
 
 
 def build_pruner(name: str, **kwargs: Any) -> TokenPruner:
@@ -38,6 +48,6 @@ def build_pruner(name: str, **kwargs: Any) -> TokenPruner:
 
 
 __all__ = [
-    "KeepSpec", "PruningContext", "Selection", "TokenPruner", "build_pruner", "keep_from_ratio",
-    "list_pruners", "pad_rows", "resolve_keep", "topk_sorted", "PRUNERS",
+    "KeepSpec", "PruningContext", "Selection", "TokenPruner", "build_pruner", "is_evaluation_only",
+    "keep_from_ratio", "list_pruners", "pad_rows", "resolve_keep", "topk_sorted", "PRUNERS",
 ]

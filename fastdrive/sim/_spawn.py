@@ -65,8 +65,11 @@ def fits(net: RoadNet, vehicles: List[Vehicle], tok: str, s: float, length: floa
 
 
 def make_lead(net: RoadNet, rng: np.random.Generator, ego: Vehicle, vehicles: List[Vehicle],
-              brakes: bool) -> List[Vehicle]:
-    """A car or truck ahead of the ego on its route (if ``brakes``: it stops for a while, early in the scene)."""
+              brakes: bool, start: Tuple[float, float] = (1.0, 3.5)) -> List[Vehicle]:
+    """A car or truck ahead of the ego on its route.
+
+    If ``brakes``, it stops for 4-6 s, starting at a time drawn uniformly from ``start`` (s).
+    """
     kind = "car" if rng.random() < 0.8 else "truck"
     size = sample_size(kind, rng)
     gap = float(rng.uniform(7.0, 14.0))
@@ -75,7 +78,7 @@ def make_lead(net: RoadNet, rng: np.random.Generator, ego: Vehicle, vehicles: Li
             continue
         s = ego.s + gap + (ego.length + size[1]) / 2 if k == 0 else gap + size[1] / 2 + 6.0
         if fits(net, vehicles, tok, s, size[1], 4.0):
-            t0 = float(rng.uniform(1.0, 3.5))
+            t0 = float(rng.uniform(*start))
             lead = Vehicle(new_token(rng), kind, size, color_for(kind, rng), [tok], s, ego.v, 0.85 * ego.v0,
                            hold=(t0, t0 + float(rng.uniform(4.0, 6.0))) if brakes else None)
             return [lead]

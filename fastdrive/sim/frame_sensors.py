@@ -176,6 +176,29 @@ def lidar_to_global(points: np.ndarray, lidar: LidarSpec, ego: EgoState) -> np.n
     return m[:3, :3] @ xyz + m[:3, 3:4]
 
 
+def lidar_sweep_and_counts(
+    town: Town, frame: Frame, lidar: LidarSpec, objects: Sequence[WorldObject], seed: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """One ``LIDAR_TOP`` sweep of a keyframe and the points inside each object's box.
+
+    Args:
+        town: the scene's town.
+        frame: the keyframe (ego pose, dynamic objects).
+        lidar: the sensor.
+        objects: the K boxes to count points in (e.g. the annotated objects).
+        seed: seed of the sweep's noise.
+
+    Returns:
+        ``scan`` ``(N, 5)`` float32 (lidar frame, ``raycast_lidar`` layout) and
+        ``counts`` ``(K,)`` int64, the ``num_lidar_pts`` of each box.
+    """
+    from fastdrive.sim.lidar import raycast_lidar
+
+    scan = np.asarray(raycast_lidar(town, frame.objects, frame.ego, lidar, seed=seed), np.float32)
+    scan = scan.reshape(-1, 5)
+    return scan, points_in_boxes(lidar_to_global(scan, lidar, frame.ego), objects)
+
+
 def render_frame(
     town: Town,
     frame: Frame,
@@ -196,7 +219,6 @@ def render_frame(
             per-image noise seeds distinct and deterministic.
         annotation_ids: also return per-camera annotation-id maps.
     """
-    from fastdrive.sim.lidar import raycast_lidar
     from fastdrive.sim.render import render_camera
 
     n_inst = len(frame.objects) + len(town.statics)
@@ -225,13 +247,9 @@ def render_frame(
         visible_total += per_instance[ann_slots]
         ids = lut[img.instance + 1] if annotation_ids else None
         cams.append(CameraFrame(cam.name, img.rgb, img.semantic, _FG_LUT[img.semantic], ids))
-    scan = np.asarray(
-        raycast_lidar(
-            town, frame.objects, frame.ego, rig.lidar, seed=derive_seed(seed, *key, rig.lidar.name)
-        ),
-        dtype=np.float32,
-    ).reshape(-1, 5)
-    n_pts = points_in_boxes(lidar_to_global(scan, rig.lidar, frame.ego), [a.obj for a in anns])
+    scan, n_pts = lidar_sweep_and_counts(
+        town, frame, rig.lidar, [a.obj for a in anns], seed=derive_seed(seed, *key, rig.lidar.name)
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(hull_total > 0, (hull_total - hidden_total) / np.maximum(hull_total, 1), 0.0)
     frac = np.where(visible_total > 0, frac, 0.0)

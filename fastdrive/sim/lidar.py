@@ -5,11 +5,17 @@ the ground plane (z = 0) and the part cuboids of every object near enough
 (the same geometry the cameras see, from ``render.shapes``). The output is
 the nuScenes ``.pcd.bin`` layout: ``(N, 5)`` float32 ``x, y, z, intensity,
 ring`` in the lidar sensor frame (x right, y forward, z up).
+
+Each cuboid is only tested against the rays of its :func:`ray_window`, the
+rings and azimuth columns it can subtend. The window is computed in the
+lidar frame: the nuScenes ``LIDAR_TOP`` is tilted ~2.7 deg on the ego, so in
+the global frame a column's azimuth changes by up to ~2 deg (6 columns) from
+ring to ring, and a window taken from one ring misses cones and pedestrians.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -18,6 +24,7 @@ from fastdrive.sim.rig import LidarSpec, sensor_pose_global
 from fastdrive.sim.types import SEMANTIC_CLASSES, SEMANTIC_ID, EgoState, Town, WorldObject
 
 MIN_RANGE = 1.0  # m; closer returns are dropped (the ego's own roof)
+_ANGLE_EPS = 1e-9  # rad; widens ray windows against rounding
 
 # Mean return intensity (0..255) per semantic class.
 _INTENSITY = {
@@ -29,36 +36,63 @@ _INTENSITY = {
 INTENSITY_BY_CLASS = np.array([_INTENSITY.get(c, 0.0) for c in SEMANTIC_CLASSES], dtype=np.float64)
 
 
+def ring_elevations(lidar: LidarSpec) -> np.ndarray:
+    """``(channels,)`` ascending beam elevations (rad) in the lidar frame; ring 0 is the lowest."""
+    return np.radians(np.linspace(lidar.elevation_deg[0], lidar.elevation_deg[1], lidar.channels))
+
+
 def lidar_directions(lidar: LidarSpec) -> np.ndarray:
     """``(channels, steps, 3)`` unit ray directions in the lidar frame.
 
     Ring 0 is the lowest beam; azimuth 0 is the lidar's +x axis, growing
     counter-clockwise.
     """
-    el = np.radians(np.linspace(lidar.elevation_deg[0], lidar.elevation_deg[1], lidar.channels))
+    el = ring_elevations(lidar)
     az = 2.0 * np.pi * np.arange(lidar.azimuth_steps) / lidar.azimuth_steps
     ce, se = np.cos(el)[:, None], np.sin(el)[:, None]
     z = np.broadcast_to(se, (el.size, az.size))
     return np.stack([ce * np.cos(az)[None], ce * np.sin(az)[None], z], -1)
 
 
-def _azimuth_columns(corners_xy: np.ndarray, origin: np.ndarray, az0: float, steps: int) -> np.ndarray:
-    """Azimuth step indices whose rays may hit a box with ``(8, 2)`` corners.
+def ray_window(corners_l: np.ndarray, elevation: np.ndarray, steps: int) -> Tuple[slice, np.ndarray]:
+    """The rays of a sweep that may hit a convex body, as rings x azimuth columns.
 
-    Azimuths are measured in the global frame relative to ``az0`` (the global
-    azimuth of ray column 0).
+    Works in the lidar frame, where ray ``(ring c, column k)`` has elevation
+    ``elevation[c]`` and azimuth ``2 pi k / steps`` exactly, whatever the
+    sensor's tilt on the ego. Both bounds are conservative: every ray that
+    meets the body is inside the window.
+
+    Args:
+        corners_l: ``(P, 3)`` corners of the body in the lidar frame (m).
+        elevation: ``(C,)`` ascending ring elevations (rad).
+        steps: azimuth steps per revolution.
+
+    Returns:
+        ``(rings, cols)``: a slice of ring indices (possibly empty) and the
+        ``(K,)`` int64 column indices (all columns when the sensor lies
+        within the body's horizontal bounding circle).
     """
-    rel = corners_xy - origin
-    centre = rel.mean(axis=0)
-    radius = np.max(np.linalg.norm(rel - centre, axis=1))
-    if np.linalg.norm(centre) <= radius + 1e-6:
-        return np.arange(steps)
+    xy, z = corners_l[:, :2], corners_l[:, 2]
+    centre = xy.mean(axis=0)
+    radius = float(np.max(np.linalg.norm(xy - centre, axis=1)))
+    dist = float(np.linalg.norm(centre))
+    # horizontal distance of any body point lies in [rho_min, rho_max]
+    rho_min, rho_max = max(dist - radius, 0.0), float(np.max(np.linalg.norm(xy, axis=1)))
+    z_lo, z_hi = float(z.min()), float(z.max())
+    el_lo = np.arctan2(z_lo, rho_max if z_lo >= 0.0 else rho_min)
+    el_hi = np.arctan2(z_hi, rho_min if z_hi >= 0.0 else rho_max)
+    rings = slice(
+        int(np.searchsorted(elevation, el_lo - _ANGLE_EPS, side="left")),
+        int(np.searchsorted(elevation, el_hi + _ANGLE_EPS, side="right")),
+    )
+    if dist <= radius + 1e-6:
+        return rings, np.arange(steps)
     a_c = np.arctan2(centre[1], centre[0])
-    delta = np.angle(np.exp(1j * (np.arctan2(rel[:, 1], rel[:, 0]) - a_c)))
-    lo, hi = a_c + delta.min() - az0, a_c + delta.max() - az0
+    delta = np.angle(np.exp(1j * (np.arctan2(xy[:, 1], xy[:, 0]) - a_c)))
     step = 2.0 * np.pi / steps
-    k0, k1 = int(np.floor(lo / step)), int(np.ceil(hi / step))
-    return np.arange(k0, k1 + 1) % steps
+    k0 = int(np.floor((a_c + delta.min() - _ANGLE_EPS) / step))
+    k1 = int(np.ceil((a_c + delta.max() + _ANGLE_EPS) / step))
+    return rings, np.arange(k0, k1 + 1) % steps
 
 
 def raycast_lidar(
@@ -101,26 +135,28 @@ def raycast_lidar(
         radii = 0.5 * np.linalg.norm(np.array([o.size for o in all_objs], dtype=float).reshape(-1, 3), axis=1)
         near = np.nonzero(np.linalg.norm(centers[:, :2] - origin[:2], axis=1) - radii <= lidar.max_range)[0]
         cub = build_cuboids([all_objs[i] for i in near], near.astype(np.int32))
-        az0 = float(np.arctan2(d_g[0, 0, 1], d_g[0, 0, 0]))
+        corners_l = (cub.corners() - origin) @ rot  # (M, 8, 3) lidar frame
+        elevation = ring_elevations(lidar)
         for m in range(len(cub)):
+            rings, cols = ray_window(corners_l[m], elevation, steps)
+            if rings.start >= rings.stop:
+                continue
             c, s = np.cos(cub.yaw[m]), np.sin(cub.yaw[m])
-            rz_t = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+            rz_t = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])  # global -> cuboid axes
             o_loc = rz_t @ (origin - cub.center[m])
             half = cub.half[m]
-            fx = np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]], float)
-            corners = cub.center[m][:2] + (fx * half[:2]) @ np.array([[c, s], [-s, c]])
-            cols = _azimuth_columns(np.vstack([corners, corners]), origin[:2], az0, steps)
-            d_loc = d_g[:, cols] @ rz_t.T  # (C, K, 3)
+            d_loc = d_g[rings][:, cols] @ rz_t.T  # (R, K, 3)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 inv = np.clip(1.0 / d_loc, -1e12, 1e12)
                 a = np.abs(inv) * half
                 b = inv * o_loc
                 t_in = np.max(-a - b, axis=-1)
                 t_out = np.min(a - b, axis=-1)
-            hit = (t_in <= t_out) & (t_in > 0) & (t_in < t_best[:, cols])
+            hit = (t_in <= t_out) & (t_in > 0) & (t_in < t_best[rings][:, cols])
             if hit.any():
                 ci, ki = np.nonzero(hit)
-                t_best[ci, cols[ki]] = t_in[ci, ki]
+                ci = ci + rings.start
+                t_best[ci, cols[ki]] = t_in[hit]
                 cls_best[ci, cols[ki]] = cub.semantic[m]
                 ground_hit[ci, cols[ki]] = False
 

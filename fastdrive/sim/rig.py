@@ -17,7 +17,7 @@ scaled with the requested image size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -157,17 +157,24 @@ class Rig:
         raise KeyError(name)
 
 
-def nuscenes_rig(image_size: Tuple[int, int] = NUSCENES_IMAGE_SIZE) -> Rig:
+def nuscenes_rig(image_size: Tuple[int, int] = NUSCENES_IMAGE_SIZE,
+                 cameras: Optional[Sequence[str]] = None) -> Rig:
     """The six-camera nuScenes rig at ``image_size`` = (width, height).
 
     Intrinsics are scaled from 1600x900 (fx, cx by W/1600; fy, cy by H/900).
+    ``cameras`` keeps a subset (rig order), e.g. ``('CAM_FRONT',)`` for a
+    training world of a front-camera planner (six times cheaper to render).
     """
     width, height = int(image_size[0]), int(image_size[1])
     if width <= 0 or height <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")
+    names = CAMERA_NAMES if cameras is None else tuple(cameras)
+    unknown = [c for c in names if c not in CAMERA_NAMES]
+    if unknown or not names:
+        raise ValueError(f"cameras must be a non-empty subset of {', '.join(CAMERA_NAMES)}, got {list(names)}")
     sx, sy = width / NUSCENES_IMAGE_SIZE[0], height / NUSCENES_IMAGE_SIZE[1]
     cams = []
-    for name in CAMERA_NAMES:
+    for name in (c for c in CAMERA_NAMES if c in names):
         (f, cx, cy), t, q = _NUSCENES_CALIB[name]
         k = np.array([[f * sx, 0.0, cx * sx], [0.0, f * sy, cy * sy], [0.0, 0.0, 1.0]])
         cams.append(CameraSpec(name, width, height, k, np.array(t, dtype=float), np.array(q, dtype=float)))

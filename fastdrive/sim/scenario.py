@@ -62,19 +62,23 @@ class _Sim:
         # 'lead': a lead vehicle brakes to a stop ahead of the ego, the intersection comes later;
         # 'junction': the ego starts close to an intersection (turn, light, crossing pedestrians);
         # 'crossing': like 'junction', on green, and a pedestrian steps onto the crossing ahead
-        dist = {"lead": (38.0, 60.0), "junction": (12.0, 30.0), "crossing": (20.0, 38.0)}[mode]
+        # 'red_light': the ego arrives at a red light, waits, and starts when it turns green
+        dist = {"lead": (38.0, 60.0), "junction": (12.0, 30.0), "crossing": (20.0, 38.0),
+                "red_light": (18.0, 40.0)}[mode]
         self.ego = _spawn.make_ego(net, rng, float(rng.uniform(8.0, 12.0)), dist)
         first_light = net.lanes[self.ego.route[0]].light
-        if first_light is not None and (mode == "crossing" or rng.random() < 0.65):  # often arrive on green
-            sched = self.schedules[net.light_node[first_light]]
+        if first_light is not None and (mode in ("crossing", "red_light") or rng.random() < 0.65):
+            sched = self.schedules[net.light_node[first_light]]  # often arrive on green; 'red_light': on red
             heading = next(li.heading for li in town.traffic_lights if li.token == first_light)
             half = sched.green + sched.yellow + sched.all_red
-            green_at = float(rng.uniform(6.0, 10.0) if mode == "lead" else rng.uniform(-2.0, 0.0))
+            green_at = float({"lead": rng.uniform(6.0, 10.0), "red_light": rng.uniform(6.0, 13.0)}.get(
+                mode, rng.uniform(-2.0, 0.0)))
             sched.offset = light_group(heading) * half - green_at
         extend_route(self.ego, net, self.nav.choose, 6)
         self.vehicles: List[Vehicle] = [self.ego]
         if mode == "lead":
-            self.vehicles += _spawn.make_lead(net, rng, self.ego, self.vehicles, brakes=True)
+            self.vehicles += _spawn.make_lead(net, rng, self.ego, self.vehicles, brakes=True,
+                                              start=(1.0, 6.0))
         self.vehicles += _spawn.make_traffic(net, rng, self.vehicles, int(rng.integers(8, 17)))
         statics_fp = [footprint(o.center[0], o.center[1], o.yaw, o.size[0], o.size[1]) for o in town.statics]
         self.parked = _spawn.make_parked(net, rng, statics_fp)
@@ -217,17 +221,19 @@ def generate_scene(
         name: scene name.
         t0_us: timestamp of the first keyframe (microseconds); derived from the seed if None.
         net: a prebuilt :class:`RoadNet` of ``town`` (saves time when reusing a town).
-        mode: 'lead' (a lead vehicle brakes ahead of the ego), 'junction' (the
-            ego starts close to an intersection) or 'crossing' (a junction on
-            green with a pedestrian stepping onto the crossing ahead); drawn
-            from the seed ('lead' or 'junction') if None.
+        mode: 'lead' (a lead vehicle brakes to a stop ahead of the ego, 1-6 s
+            into the scene), 'junction' (the ego starts close to an
+            intersection), 'crossing' (a junction on green with a pedestrian
+            stepping onto the crossing ahead) or 'red_light' (the ego arrives
+            at a red light that turns green 6-13 s into the scene, so it stops
+            and starts again); drawn from the seed ('lead' or 'junction') if None.
     """
     if samples_per_scene < 1:
         raise ValueError("samples_per_scene must be >= 1")
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    if mode not in (None, "lead", "junction", "crossing"):
-        raise ValueError(f"mode must be 'lead', 'junction' or 'crossing', got {mode!r}")
+    if mode not in (None,) + SCENE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(SCENE_MODES)}, got {mode!r}")
     rng = np.random.default_rng(seed)
     net = net if net is not None else RoadNet(town)
     mode = mode or ("lead" if rng.random() < 0.5 else "junction")
@@ -283,11 +289,12 @@ def generate_world(num_scenes: int, seed: int, samples_per_scene: int = 40, val_
 
     Train scenes use up to three towns (``LOCATIONS[0:3]``); val scenes use the
     held-out town ``LOCATIONS[3]`` with differently drawn layout parameters.
-    A world with >= 2 scenes has at least one val and one train scene. The
-    first scene is a 'crossing' scene (the ego stops for a pedestrian), other
-    even ones 'junction' scenes (the ego turns at an
-    intersection), odd ones 'lead' scenes (the ego stops behind a braking
-    lead vehicle): a scene of at least
+    A world with >= 2 scenes has at least one val and one train scene. Scene
+    roles cycle through :data:`SCENE_CYCLE` ('crossing': the ego stops for a
+    pedestrian; 'lead': it stops behind a braking lead vehicle; 'junction':
+    it turns at an intersection; 'red_light': it stops at a red light and
+    starts on green), in the train and the val split alike, so that what is
+    in view, not the ego's history, decides the future often: a scene of at least
     ``MIN_SAMPLES_FOR_RETRY`` keyframes is re-drawn with a derived seed (at
     most ``MAX_ATTEMPTS`` times) until it shows its situation.
     """
@@ -306,7 +313,7 @@ def generate_world(num_scenes: int, seed: int, samples_per_scene: int = 40, val_
         split = "train" if i < n_train else "val"
         town = train_towns[i % len(train_towns)] if split == "train" else val_town
         assert town is not None
-        mode = "crossing" if i == 0 else ("junction" if i % 2 == 0 else "lead")
+        mode = SCENE_CYCLE[(i if split == "train" else i - n_train) % len(SCENE_CYCLE)]
         need = SCENE_NEEDS[mode]
         base_seed = int(rng.integers(2**31))
         attempts = MAX_ATTEMPTS if samples_per_scene >= MIN_SAMPLES_FOR_RETRY else 1
@@ -325,6 +332,10 @@ SCENE_NEEDS = {
     "crossing": [{"stop_for_pedestrian"}],
     "junction": [{"turn_left", "turn_right"}],
     "lead": [{"stop_for_lead"}],
+    "red_light": [{"red_light"}],
 }
+SCENE_MODES = ("lead", "junction", "crossing", "red_light")
+#: scene roles, in order, of the train and of the val scenes of a world
+SCENE_CYCLE = ("crossing", "lead", "junction", "red_light")
 MAX_ATTEMPTS = 8
 MIN_SAMPLES_FOR_RETRY = 30  # shorter scenes are too short to be sure to reach the situation

@@ -40,7 +40,7 @@ from __future__ import annotations
 import inspect
 import time
 import weakref
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from torch import nn
@@ -80,8 +80,9 @@ class PruningHandle:
 
     def __init__(self, model: nn.Module, pruner: TokenPruner, keep: KeepSpec = 1.0,
                  session_id: Optional[str] = None, action_layer: Optional[int] = None,
-                 action_rows: Optional[int] = None) -> None:
+                 action_rows: Optional[int] = None, context: Optional[Mapping[str, Any]] = None) -> None:
         self.model = model
+        self.context = dict(context or {})
         self.action_rows = int(action_rows) if action_rows else None
         self.pruner = pruner
         self.keep = keep
@@ -354,7 +355,7 @@ class PruningHandle:
 
     # ------------------------------------------------------------- helpers
     def _context_extra(self) -> Dict[str, Any]:
-        extra: Dict[str, Any] = {}
+        extra: Dict[str, Any] = dict(self.context)
         if self.session_id in self._action:
             extra["action_attention"] = self._action[self.session_id]
         return extra
@@ -403,7 +404,11 @@ class PruningHandle:
 
 def attach_pruner(model: nn.Module, pruner: TokenPruner, keep: KeepSpec = 1.0,
                   session_id: Optional[str] = None, action_layer: Optional[int] = None,
-                  action_rows: Optional[int] = None) -> PruningHandle:
-    """Attach ``pruner`` to a ``Qwen2_5_VLForConditionalGeneration``; see :class:`PruningHandle`."""
+                  action_rows: Optional[int] = None, context: Optional[Mapping[str, Any]] = None) -> PruningHandle:
+    """Attach ``pruner`` to a ``Qwen2_5_VLForConditionalGeneration``; see :class:`PruningHandle`.
+
+    ``context``: extra per-call inputs handed to the pruner in ``PruningContext.extra``
+    (e.g. the ground truth the evaluation-only oracle pruners read).
+    """
     return PruningHandle(model, pruner, keep, session_id=session_id, action_layer=action_layer,
-                         action_rows=action_rows)
+                         action_rows=action_rows, context=context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -38,31 +39,43 @@ def checkpoint(tmp_path_factory):
     return str(export_tiny_planner(tmp_path_factory.mktemp("tiny_vla") / "tiny.pth"))
 
 
-def test_cli_writes_markdown_and_png(world, checkpoint, tmp_path, capsys):
+def test_cli_writes_json_markdown_and_png_and_redraws_from_json(world, checkpoint, tmp_path, capsys):
     cli = _load_cli()
-    md, png = tmp_path / "out" / "table.md", tmp_path / "out" / "plot.png"
+    out = tmp_path / "out"
+    md, png, js = out / "table.md", out / "plot.png", out / "sweep.json"
     threads = torch.get_num_threads()
     try:
         rc = cli.main(["--world", world, "--checkpoint", checkpoint, "--methods", "grid", "fastv",
                        "--ratios", "0", "0.5", "0.75", "--limit", "4", "--threads", "1", "--no-progress",
-                       "--out-md", str(md), "--out-png", str(png)])
+                       "--grey", "--resamples", "200", "--out-json", str(js), "--out-md", str(md),
+                       "--out-png", str(png)])
     finally:
         torch.set_num_threads(threads)
-    out = capsys.readouterr().out
+    printed = capsys.readouterr().out
     assert rc == 0
+    data = json.loads(js.read_text())
+    names = [(r["method"], r["ratio"]) for r in data["rows"]]
+    # one val scene: no camera swap possible; the oracles join on a FastDrive world
+    assert names[:3] == [("none", 0.0), ("constant_velocity", 0.0), ("blind", 0.0)]
+    assert ("oracle_bg", 0.75) in names and ("grid", 0.5) in names and ("fastv", 0.75) in names
+    assert data["num_samples"] == 4 and data["subsets"]["all"] == 4
+    grid = next(r for r in data["rows"] if r["method"] == "grid" and r["ratio"] == 0.75)
+    assert grid["tokens_kept"] == 6.0  # 24 tokens, 75% pruned
+    iv = grid["subsets"]["all"]["vs_unpruned"]["L2_avg"]
+    assert iv["low"] <= iv["point"] <= iv["high"] and iv["num_scenes"] == 1
+    assert data["token_metrics"]["none@0"]["fg_recall"] == 1.0  # unpruned keeps every token
+    assert 0.0 <= data["token_metrics"]["oracle_fg@0.75"]["fg_precision"] <= 1.0
     text = md.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ")]
-    names = [r.split("|")[1].strip() for r in rows]
-    assert names == ["method", "unpruned", "grid", "grid", "fastv", "fastv", "constant_velocity",
-                     "camera blanked (grey)"]
-    assert all(r.count("|") == len(cli.HEADER) + 1 for r in rows)
-    assert "| grid | 0.75 |" in text and "6.0 (0.25)" in text  # 24 tokens, 75% pruned -> 6 kept
-    unpruned = next(r for r in rows if r.startswith("| unpruned"))
-    assert unpruned.split("|")[cli.HEADER.index("fg_recall") + 1].strip() == "1.00"  # the world has fg masks
+    assert rows[0].startswith("| row | ratio |") and all(r.count("|") == rows[0].count("|") for r in rows[:10])
+    assert "| constant velocity |" in text and "| oracle_fg | 0.75 |" in text
     assert "bench_planner_pruning.py --world" in text
-    assert "grid" in out and "constant_velocity" in out and "4 samples from 1 scenes" in out
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    assert "constant velocity" in printed and "4 samples from 1 scenes" in printed
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same tables again from the JSON, without planning
+    md2 = out / "again.md"
+    assert cli.main(["--from-json", str(js), "--out-md", str(md2)]) == 0
+    assert [line for line in md2.read_text().splitlines() if line.startswith("| ")] == rows
 
 
 def _one_line_error(proc_or_err: str) -> str:

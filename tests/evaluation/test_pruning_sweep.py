@@ -87,8 +87,8 @@ def test_unpruned_and_constant_velocity_match_evaluate_open_loop(sweep, planner,
         assert sweep.unpruned.metrics[key] == pytest.approx(ref[key], abs=1e-9), key
     cv = evaluate_open_loop(constant_velocity_planner, val_ds)
     for key in ("L2_avg", "collision_avg", "intersection_avg", "num_samples"):
-        assert sweep.constant_velocity[key] == pytest.approx(cv[key], rel=1e-6, abs=1e-9), key
-    assert sweep.constant_velocity["L2_avg"] != sweep.unpruned.metrics["L2_avg"]
+        assert sweep.constant_velocity.metrics[key] == pytest.approx(cv[key], rel=1e-6, abs=1e-9), key
+    assert sweep.constant_velocity.metrics["L2_avg"] != sweep.unpruned.metrics["L2_avg"]
 
 
 def test_item_frames_are_the_image_as_uint8(val_ds):
@@ -147,7 +147,7 @@ def test_scene_order_sessions_resets_pairing_and_errors(root, planner):
 
     rec = _Recording(planner)
     res = run_pruning_sweep(rec, ds, ["grid", "fastv"], (0.5,), options={"fastv": {"layer": 99}},
-                            limit=13, pairing="sample", warmup=True)
+                            limit=13, pairing="sample", warmup=True, swap=False)
     assert res.num_samples == 13 and res.num_scenes == 2
     assert res.row("fastv", 0.5).error is not None and "99" in res.row("fastv", 0.5).error
     assert not res.row("fastv", 0.5).metrics and res.row("grid", 0.5).tokens_kept == 12
@@ -186,7 +186,7 @@ def test_foreground_recall_and_blind_reference(planner, val_ds):
                              fg_mask=lambda rec: half)
     assert 0.0 < res2.row("grid", 0.75).fg_recall < 1.0
     assert res.blind is not None and res2.blind is None
-    assert res.blind["L2_avg"] != pytest.approx(res.unpruned.metrics["L2_avg"], abs=1e-6)
+    assert res.blind.metrics["L2_avg"] != pytest.approx(res.unpruned.metrics["L2_avg"], abs=1e-6)
 
 
 def test_on_sample_sees_every_scored_sample_with_its_plans(planner, val_ds):
@@ -202,3 +202,38 @@ def test_on_sample_sees_every_scored_sample_with_its_plans(planner, val_ds):
         assert plans[("none", 0.0)].num_kept == NUM_VISUAL
         assert plans[("grid", 0.75)].num_kept == math.floor(NUM_VISUAL * 0.25)
     assert res.row("grid", 0.75).num_planned == 3
+
+
+def test_camera_swap_plans_with_another_scenes_frame(planner, root):
+    """Swap partners come from another scene, are reproducible, and change the plans."""
+    from fastdrive.evaluation.pruning_sweep import swap_partners
+
+    ds = _TwoScenes(root)
+    order = ordered_indices(ds)
+    partners = swap_partners(order, seed=3)
+    scene_of = {i: s for i, s in order}
+    assert all(scene_of[p] != s for (_, s), p in zip(order, partners))
+    assert partners == swap_partners(order, seed=3) and partners != swap_partners(order, seed=4)
+    assert swap_partners(order[:10], seed=0) is None  # one scene: nothing to swap with
+    res = run_pruning_sweep(planner, ds, ["grid"], (0.5,), limit=14, pairing="sample", swap_seed=3)
+    assert res.swap is not None and res.swap.method == "camera_swap" and res.swap.num_planned == 14
+    own, other = res.unpruned.samples["L2_avg"], res.swap.samples["L2_avg"]
+    assert own.shape == other.shape == (14,) and not np.allclose(own, other)
+    assert list(res.scenes) == [s for _, s in order[:14]]
+    assert run_pruning_sweep(planner, ds, ["grid"], (0.5,), limit=4, swap=False).swap is None
+
+
+def test_oracles_read_the_semantic_mask(planner, val_ds):
+    """Objects on the left half, sky on the right: oracle_fg / oracle_obj keep left tokens, oracle_bg right ones."""
+    sem = np.zeros((112, 168), np.uint8)  # 4 x 6 token grid
+    sem[:, :84] = 8  # car
+    res = run_pruning_sweep(planner, val_ds, ["oracle_fg", "oracle_obj", "oracle_bg"], (0.5,), limit=2,
+                            pairing="sample", semantic=lambda rec: sem)
+    left = np.zeros((4, 6), bool)
+    left[:, :3] = True
+    for method, expect in (("oracle_fg", left), ("oracle_obj", left), ("oracle_bg", ~left)):
+        kept = res.row(method, 0.5).kept
+        assert kept.shape == (2, 24)
+        assert (kept == expect.reshape(-1)).all(), method
+    with pytest.raises(ValueError, match="semantic"):
+        run_pruning_sweep(planner, val_ds, ["oracle_fg"], (0.5,), limit=1)

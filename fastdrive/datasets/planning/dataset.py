@@ -88,6 +88,12 @@ class PlanningDataset(BaseDataset):
         cache_images: keep decoded, resized images in memory (uint8) after
             their first load, so later epochs skip JPEG decoding (per
             dataloader worker; about ``3 * W * H`` bytes per image).
+        token_grid: ``(h, w)`` visual-token grid of the model; when given,
+            items carry ``token_sem``, the share of each semantic class in
+            each token cell of the first camera, from the world's ground
+            truth (``fastdrive_gt/semantic``; zeros where a dataroot has
+            none, e.g. real nuScenes). Targets of an auxiliary perception head.
+        num_semantic: number of semantic classes ``C`` (17 in a FastDrive world).
         **kwargs: passed to ``mmengine.dataset.BaseDataset`` (``pipeline``,
             ``indices``, ``test_mode``, ``lazy_init``, ...).
 
@@ -119,6 +125,8 @@ class PlanningDataset(BaseDataset):
         map_radius: float = 60.0,
         full_future_only: bool = False,
         cache_images: bool = False,
+        token_grid: Optional[Tuple[int, int]] = None,
+        num_semantic: int = 17,
         **kwargs: Any,
     ) -> None:
         self.version = version
@@ -131,6 +139,9 @@ class PlanningDataset(BaseDataset):
         self.full_future_only = bool(full_future_only)
         self.cache_images = bool(cache_images)
         self._image_cache: Dict[str, Tuple[torch.Tensor, Tuple[int, int]]] = {}
+        self.token_grid = (int(token_grid[0]), int(token_grid[1])) if token_grid is not None else None
+        self.num_semantic = int(num_semantic)
+        self._sem_cache: Dict[str, torch.Tensor] = {}
         super().__init__(data_root=data_root, **kwargs)
 
     # ------------------------------------------------------------------ records
@@ -192,6 +203,25 @@ class PlanningDataset(BaseDataset):
         k[1] *= size[1] / h0
         return img, k
 
+    def _token_semantics(self, cam_info: dict) -> torch.Tensor:
+        """``(h * w, C)`` float32 class shares per token cell (zeros without a semantic mask)."""
+        from fastdrive.evaluation.token_metrics import token_class_shares
+        from fastdrive.sim.ground_truth import gt_mask_path
+
+        assert self.token_grid is not None
+        path = gt_mask_path(self.data_root, cam_info["img_path"], "semantic")
+        cached = self._sem_cache.get(path)
+        if cached is None:
+            if os.path.isfile(path):
+                with Image.open(path) as im:
+                    sem = np.asarray(im)
+                cached = torch.from_numpy(token_class_shares(sem, self.token_grid, self.num_semantic)).half()
+            else:
+                cached = torch.zeros(self.token_grid[0] * self.token_grid[1], self.num_semantic, dtype=torch.float16)
+            if self.cache_images:
+                self._sem_cache[path] = cached
+        return cached.float()
+
     def prepare_data(self, idx: int) -> Any:
         """Tensors of sample ``idx`` (see the class docstring), then the pipeline."""
         rec = self.get_data_info(idx)
@@ -206,4 +236,6 @@ class PlanningDataset(BaseDataset):
             "gt_valid": torch.from_numpy(np.asarray(rec["gt_valid"], bool)),
             "meta": PlanningMeta(rec),
         }
+        if self.token_grid is not None:
+            item["token_sem"] = self._token_semantics(rec["cams"][self.cameras[0]])
         return self.pipeline(item)
