@@ -192,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(report.format_text(subs[0], subs[1:]))
     meta = data.get("meta", {})
+    for line in report.diagnostics_lines(data):
+        print(line)
     print(f"{data['num_samples']} samples from {data['num_scenes']} scenes; subsets {data['subsets']}; "
           f"wall {meta.get('wall_s', '-')} s")
     caption = (

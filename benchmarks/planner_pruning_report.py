@@ -91,6 +91,30 @@ def subset_rows(data: Mapping[str, Any], ratio: Optional[float] = None) -> List[
     return out
 
 
+def diagnostics_lines(data: Mapping[str, Any]) -> List[str]:
+    """Can this table tell pruners apart? Camera swap, constant velocity and the oracle range, with intervals."""
+    out = []
+    rows = {r["method"]: r for r in data["rows"] if r["ratio"] == 0.0 and not r.get("error")}
+    for method in ("camera_swap", "blind", "constant_velocity"):
+        row = rows.get(method)
+        if row is None or "all" not in row["subsets"]:
+            continue
+        vs = row["subsets"]["all"].get("vs_unpruned", {})
+        crit = row["subsets"].get("critical", {}).get("vs_unpruned", {})
+        out.append(f"{REFERENCE_NAMES[method]}: L2 avg {_iv(vs.get('L2_avg'), 'ratio')} of unpruned "
+                   f"(critical {_iv(crit.get('L2_avg'), 'ratio')}), collision {_iv(vs.get('collision_avg'), 'diff')} pp")
+    for ratio, entry in sorted(data.get("oracle_range", {}).items(), key=lambda kv: float(kv[0])):
+        for subset in ("all", "critical"):
+            e = entry.get(subset)
+            if not e:
+                continue
+            pos = e.get("random_position")
+            out.append(f"oracle range at {float(ratio):.0%} pruning ({subset}): oracle_bg / {e['best']} = "
+                       f"{_iv(e['bg_vs_best'], 'ratio')}" + ("" if pos is None else
+                                                             f"; random at {pos:.2f} of the range"))
+    return out
+
+
 def format_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(r[i])) if i < len(r) else 0 for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -148,7 +172,8 @@ def write_plot(data: Mapping[str, Any], path: str, title: str) -> None:
 def markdown_report(data: Mapping[str, Any], command: str, caption: str, subset_ratio: Optional[float]) -> str:
     """Command, caption, the main table and the per-subset table, ready for ``docs/results.md``."""
     subs = subset_rows(data, subset_ratio)
-    return (f"```bash\n{command}\n```\n\n{caption}\n\n{format_markdown(MAIN_HEADER, main_rows(data))}\n"
+    diag = "".join(f"- {line}\n" for line in diagnostics_lines(data))
+    return (f"```bash\n{command}\n```\n\n{caption}\n\n{diag}\n{format_markdown(MAIN_HEADER, main_rows(data))}\n"
             f"L2 avg (m) per event subset (in parentheses: ratio to unpruned on that subset; "
             f"`*`: its 95% interval excludes 1), methods at ratio {subset_ratio}:\n\n"
             f"{format_markdown(subs[0], subs[1:])}")

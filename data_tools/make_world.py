@@ -168,7 +168,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.cameras is not None:
         bad = [c for c in args.cameras if c not in CAMERA_NAMES]
         if bad:
-            parser.error(f"unknown camera(s) {', '.join(bad)}; choose from {', '.join(CAMERA_NAMES)}")
+            parser.error(f"--cameras: unknown camera(s) {', '.join(bad)}; choose from {', '.join(CAMERA_NAMES)}")
     from fastdrive.sim.scenario import generate_world
     from fastdrive.sim.writer import write_world
 

@@ -7,6 +7,10 @@ of them is printed: per ratio L2 at 1/2/3 s and their average (m),
 collision and intersection rates (%, DESIGN.md section 6), visual tokens
 kept and mean model time (vision + LLM + head, pruner included, ms).
 
+A camera-swap line follows: every sample planned again with the frame of a
+sample from another scene (from the other split when the split holds one
+scene). A planner that reads its camera plans clearly worse with it.
+
 ``--num`` of those samples, spread evenly over the split, are drawn, one
 row each: the CAM_FRONT image with the tokens pruned at the highest ratio
 dimmed, the logged future (green, white halo) and each ratio's plan
@@ -103,9 +107,15 @@ def choose(num_scored: int, num: int) -> List[int]:
 
 
 def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw: Sequence[int],
-               num_scored: int, progress: bool = True
+               num_scored: int, progress: bool = True, swap_source: Any = None
                ) -> Tuple[List[Dict[str, Any]], List[Tuple[Mapping[str, Any], list]]]:
     """Plan every scored sample at every ratio; score them; keep the drawn samples' plans.
+
+    Every sample is also planned with the CAM_FRONT frame of a sample from
+    another scene (the camera-swap row, last in the table: if it plans as
+    well as the own frame, the planner does not read its camera); the other
+    scenes come from ``swap_source`` when given (e.g. the train split when the
+    split holds one scene).
 
     ``num_scored`` (the length of ``ordered_indices(ds)``, which the caller
     has already computed to choose ``draw``) sizes the progress bar.
@@ -136,7 +146,7 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
     with tqdm(total=num_scored, unit="sample", desc="planning", file=sys.stderr,
               disable=not progress) as bar:
         result = run_pruning_sweep(planner, ds, [method], ratios, pairing="sample", use_map=True,
-                                   progress=bar.update, on_sample=keep)
+                                   progress=bar.update, on_sample=keep, swap=True, swap_source=swap_source)
     table = []
     for r in ratios:
         row = result.row(method, r)
@@ -145,6 +155,10 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
         table.append(dict(ratio=r, method=method if r > 0 else "-", metrics=row.metrics,
                           tokens_kept=row.tokens_kept, model_ms=row.latency_ms,
                           num_visual=row.num_visual or result.unpruned.num_visual))
+    if result.swap is not None:
+        table.append(dict(ratio=float("nan"), method="camera swap", metrics=result.swap.metrics,
+                          tokens_kept=result.swap.tokens_kept, model_ms=result.swap.latency_ms,
+                          num_visual=result.swap.num_visual))
     return table, drawn
 
 
@@ -154,7 +168,7 @@ def format_table(table: Sequence[Mapping[str, Any]]) -> str:
     lines = [TABLE_HEADER]
     for row in table:
         m = row["metrics"]
-        lines.append((f"{row['ratio']:.2f}", row["method"],
+        lines.append(("-" if row["ratio"] != row["ratio"] else f"{row['ratio']:.2f}", row["method"],
                       *(f"{m.get(k, nan):.3f}" for k in ("L2_1s", "L2_2s", "L2_3s", "L2_avg")),
                       *(f"{m.get(k, nan):.2f}" for k in ("collision_avg", "intersection_avg")),
                       f"{row['tokens_kept']:.1f}/{row['num_visual']}", f"{row['model_ms']:.1f}"))
@@ -299,8 +313,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if num_scored == 0:
                 raise ValueError(f"no sample of split {args.split!r} has all 6 future poses")
             draw = choose(num_scored, args.num)
+            swap_source = None
+            if len({s for _, s in ordered_indices(ds)}) < 2:  # one scene: swap with the other split's frames
+                other = "train" if args.split == "val" else "val"
+                swap_source = PlanningDataset(args.dataroot, args.version, other, cameras=planner.cameras,
+                                              image_size=tuple(planner.model.image_size))
             table, drawn = plan_split(planner, ds, args.method, ratios, draw, num_scored,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, swap_source=swap_source)
             drawn = [({**dict(rec), "_pos": pos}, trajs) for pos, (rec, trajs) in zip(draw, drawn)]
             fig = render(args.dataroot, drawn, ratios, args.method, planner.cameras[0])
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -320,6 +339,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{args.split}: {num_scored} scored samples, {args.method} on {planner.cameras[0]} "
           f"({grid} = {table[0]['num_visual']} visual tokens)")
     print(format_table(table))
+    if table[-1]["method"] == "camera swap":
+        own, swapped = table[0]["metrics"]["L2_avg"], table[-1]["metrics"]["L2_avg"]
+        verdict = "the plan reads the camera" if swapped > 1.1 * own else \
+            "warning: the plan barely depends on the camera"
+        print(f"camera swap: planned with another scene's frame, L2 avg {swapped:.3f} m = {swapped / own:.2f}x "
+              f"the own frame's {own:.3f} m ({verdict})")
     print(f"wrote {args.out} ({len(drawn)} rows: {planner.cameras[0]} + bird's-eye view per sample)")
     return 0
 

@@ -7,10 +7,14 @@ what is in view decides the plan:
 * a perception head on the visual tokens (the merger output every pruner
   sees) learns the share of each of the 17 semantic classes in each token's
   cell from the world's ground truth (``aux_weight``);
-* ``ego_dropout``: a third of the training samples hide their acceleration
-  and past trajectory (constant-velocity past instead);
+* ``ego_history=False``: the model never sees the acceleration and the past
+  trajectory (the current speed, yaw rate and command remain), so what is
+  about to change must come from the camera;
 * ``event_weight``: samples whose future departs from constant velocity
   (stops, starts, turns) weigh more;
+* ``token_drop``: half of the batches are planned from a random 20-100% of
+  the visual tokens (through the pruning adapter), so that a pruned plan
+  loses what the dropped tokens showed, not its footing;
 * the training world cycles crossing / lead / junction / red-light scenes
   (``fastdrive.sim.scenario.SCENE_CYCLE``) and has 100 scenes rendered from
   CAM_FRONT only.
@@ -28,23 +32,4 @@ Reproduce (CPU, 2 cores; wall times in docs/results.md)::
 from mmengine.config import read_base
 
 with read_base():
-    from .._base_.default_runtime import *  # noqa: F401,F403
-    from .._base_.planner.driving_vla_small import *  # noqa: F401,F403
-
-from mmengine.hooks import CheckpointHook
-from mmengine.optim import CosineAnnealingLR, LinearLR
-
-max_epochs = 16
-token_grid = (9, 16)  # (448 / 28) x (252 / 28) visual tokens, rows x columns
-
-model.update(aux_weight=0.5, num_semantic=17, ego_dropout=0.3, event_weight=1.0)
-train_dataloader["dataset"].update(token_grid=token_grid)
-
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=4)
-param_scheduler = [
-    dict(type=LinearLR, start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type=CosineAnnealingLR, T_max=max_epochs, by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True,
-         eta_min=1e-5),
-]
-default_hooks.update(checkpoint=dict(type=CheckpointHook, interval=2, max_keep_ckpts=2, save_best="plan/L2_avg",
-                                     rule="less"))
+    from .._base_.planner.driving_vla_small_aux_16e import *  # noqa: F401,F403

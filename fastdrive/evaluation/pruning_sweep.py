@@ -279,22 +279,24 @@ def ordered_indices(dataset: Any, limit: Optional[int] = None) -> List[Tuple[int
     return out[:limit] if limit is not None else out
 
 
-def swap_partners(order: Sequence[Tuple[int, str]], seed: int = 0) -> Optional[List[int]]:
-    """For each ``(index, scene)`` of ``order``, the dataset index of a sample from another scene.
+def swap_partners(order: Sequence[Tuple[int, str]], seed: int = 0,
+                  pool: Optional[Sequence[Tuple[int, str]]] = None) -> Optional[List[int]]:
+    """For each ``(index, scene)`` of ``order``, the index of a sample from another scene.
 
-    Drawn uniformly among the other scenes' samples of ``order`` with
-    ``numpy.random.default_rng(seed)``: reproducible. None when ``order``
-    holds a single scene.
+    Drawn uniformly among the samples of ``pool`` (default: ``order`` itself)
+    whose scene differs, with ``numpy.random.default_rng(seed)``:
+    reproducible. None when no sample of another scene exists.
     """
-    scenes = np.array([s for _, s in order], dtype=object)
-    idx = np.array([i for i, _ in order])
-    if len(set(scenes.tolist())) < 2:
-        return None
+    pool = list(order if pool is None else pool)
+    scenes = np.array([s for _, s in pool], dtype=object)
+    idx = np.array([i for i, _ in pool])
     rng = np.random.default_rng(seed)
     out = []
-    for scene in scenes:
-        pool = idx[scenes != scene]
-        out.append(int(pool[rng.integers(len(pool))]))
+    for _, scene in order:
+        cand = idx[scenes != scene]
+        if cand.size == 0:
+            return None
+        out.append(int(cand[rng.integers(cand.size)]))
     return out
 
 
@@ -316,6 +318,7 @@ def run_pruning_sweep(
     swap_seed: int = 0,
     semantic: Optional[Callable[[Mapping[str, Any]], Optional[np.ndarray]]] = None,
     num_semantic: int = 17,
+    swap_source: Any = None,
 ) -> SweepResult:
     """Open-loop metrics, tokens kept and latency of every ``(method, ratio)``, with reference rows.
 
@@ -344,6 +347,9 @@ def run_pruning_sweep(
             (the unpruned plan under ``('none', 0.0)``).
         swap: also plan every sample with another scene's frame (:func:`swap_partners`).
         swap_seed: seed of the swap partners.
+        swap_source: a dataset to draw the other scenes' frames from (e.g.
+            the train split when the evaluated split holds a single scene);
+            default: ``dataset`` itself.
         semantic: planning record -> ``(H, W)`` semantic class ids of the
             first camera's image (or None); the oracle pruners need it.
         num_semantic: number of semantic classes.
@@ -369,7 +375,11 @@ def run_pruning_sweep(
     order = ordered_indices(dataset, limit)
     if not order:
         raise ValueError("no sample with all 6 future poses to evaluate")
-    partners = swap_partners(order, swap_seed) if swap else None
+    source = dataset if swap_source is None else swap_source
+    partners = None
+    if swap:
+        pool = order if swap_source is None else ordered_indices(swap_source)
+        partners = swap_partners(order, swap_seed, pool)
     configs = [(m, r, PruningSpec(m, r, dict(options.get(m, {}))))
                for m in methods for r in ratios if r > 0.0]
     errors: Dict[Tuple[str, float], str] = {}
@@ -421,7 +431,7 @@ def run_pruning_sweep(
         cv_meter.add_plan(constant_velocity_planner(record), record)
         plans: Dict[Tuple[str, float], Trajectory] = {("none", 0.0): ref}
         if swap_meter is not None:
-            other = dataset[partners[pos]]  # type: ignore[index]
+            other = source[partners[pos]]  # type: ignore[index]
             swapped = dict(item, imgs=other["imgs"])
             swap_meter.add(plan_item(planner, swapped, cameras, session_id="__swap__"), record, ref_s)
         if blind_meter is not None:

@@ -129,6 +129,44 @@ def sweep_token_metrics(result: SweepResult, data_root: str, camera: str = "CAM_
     return {k: pool_token_metrics(v) for k, v in per.items() if v}
 
 
+def oracle_ranges(result: SweepResult, masks: Mapping[str, np.ndarray], key: str = "L2_avg",
+                  num_resamples: int = 2000) -> Dict[str, Any]:
+    """Per ratio and subset: the benchmark's dynamic range between the oracles.
+
+    ``bg_vs_best``: ``oracle_bg`` against the better (lower ``key``) of
+    ``oracle_fg`` / ``oracle_obj``, a paired scene-bootstrap ratio: above 1
+    when which tokens are kept matters. ``random_position``: where ``random``
+    falls in that range (0 = as good as the best oracle, 1 = as bad as
+    ``oracle_bg``).
+    """
+    out: Dict[str, Any] = {}
+    ratios = sorted({r.ratio for r in result.rows if r.ratio > 0})
+    for ratio in ratios:
+        def get(name: str) -> Optional[ConfigResult]:
+            try:
+                row = result.row(name, ratio)
+            except KeyError:
+                return None
+            return None if row.error or not row.samples else row
+        bg, cands = get("oracle_bg"), [r for r in (get("oracle_fg"), get("oracle_obj")) if r is not None]
+        if bg is None or not cands:
+            continue
+        entry: Dict[str, Any] = {}
+        for name, mask in masks.items():
+            if not mask.any():
+                continue
+            best = min(cands, key=lambda r: mean_metrics(r.samples, mask)[key])
+            iv = compare(result, bg, key, mask, reference=best, num_resamples=num_resamples)
+            pos = None
+            rnd = get("random")
+            if rnd is not None:
+                lo, hi = mean_metrics(best.samples, mask)[key], mean_metrics(bg.samples, mask)[key]
+                pos = _num((mean_metrics(rnd.samples, mask)[key] - lo) / (hi - lo)) if hi != lo else None
+            entry[name] = dict(best=best.method, bg_vs_best=_interval_dict(iv), random_position=pos)
+        out[f"{ratio:g}"] = entry
+    return out
+
+
 def _num(x: Any) -> Optional[float]:
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
@@ -146,7 +184,8 @@ def sweep_to_json(result: SweepResult, tags: Sequence[SampleTags], path: str,
     rows += [row_summary(result, r, masks, num_resamples=num_resamples) for r in result.rows if r.ratio > 0]
     data = dict(meta=dict(meta or {}), num_samples=result.num_samples, num_scenes=result.num_scenes,
                 pairing=result.pairing, subsets={k: int(v.sum()) for k, v in masks.items()}, rows=rows,
-                token_metrics=dict(token_metrics or {}))
+                token_metrics=dict(token_metrics or {}),
+                oracle_range=oracle_ranges(result, masks, num_resamples=num_resamples))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:

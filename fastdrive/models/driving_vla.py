@@ -17,12 +17,21 @@ Architecture (one camera, CAM_FRONT by default):
   truth: it gives each token a local meaning and the vision tower a reason
   to see objects, lights and the road.
 
-Two training-only levers weaken the ego-status shortcut (open-loop planners
-that copy their own history: "Is Ego Status All You Need", CVPR 2024):
-``ego_dropout`` hides the acceleration and the past trajectory of a share of
-the samples (the past is replaced by the constant-velocity one), and
-``event_weight`` weighs each sample by how far its future departs from the
-constant-velocity rollout (stops, starts, turns: where the scene decides).
+Three levers weaken the ego-status shortcut (open-loop planners that copy
+their own history: "Is Ego Status All You Need", CVPR 2024):
+``ego_history=False`` never shows the model the acceleration and the past
+trajectory (acceleration 0 and the constant-velocity past instead, in
+training and at inference: the plan must come from the current speed, yaw
+rate, command and what the camera shows); ``ego_dropout`` (training only)
+hides them for a share of the samples; ``event_weight`` (training only)
+weighs each sample by how far its future departs from the constant-velocity
+rollout (stops, starts, turns: where the scene decides).
+
+``token_drop`` (training only) plans a share of the batches from a random
+subset of the visual tokens (kept share drawn from ``token_drop_keep``),
+through the same removable pruning adapter as inference: the model learns to
+plan from what pruning leaves, so that which tokens a pruner keeps, not how
+many, decides what a pruned plan loses.
 
 The language model is called through ``vlm.model`` (``Qwen2_5_VLModel``), so
 a pruner attached with :func:`fastdrive.vla.attach_pruner` acts on every
@@ -125,8 +134,14 @@ class DrivingVLA(BaseModel):
         loss_weight: weight of the masked smooth-L1 waypoint loss.
         aux_weight: weight of the per-token semantic loss (0: no perception head).
         num_semantic: semantic classes of the perception head (17 in a FastDrive world).
+        ego_history: False hides the acceleration and the past trajectory
+            from the model, in training and at inference (the callers still
+            pass them; the model replaces them by 0 and the constant-velocity past).
         ego_dropout: training only: share of samples whose acceleration and
             past trajectory are hidden (acceleration 0, constant-velocity past).
+        token_drop: training only: probability that a batch is planned from a
+            random subset of its visual tokens.
+        token_drop_keep: ``(low, high)`` range of the kept share of those batches.
         event_weight: training only: a sample's waypoint loss is weighted by
             ``1 + event_weight * min(d, 3)``, ``d`` the mean distance (m) of its
             logged future from the constant-velocity rollout.
@@ -145,8 +160,11 @@ class DrivingVLA(BaseModel):
         loss_weight: float = 1.0,
         aux_weight: float = 0.0,
         num_semantic: int = 17,
+        ego_history: bool = True,
         ego_dropout: float = 0.0,
         event_weight: float = 0.0,
+        token_drop: float = 0.0,
+        token_drop_keep: Tuple[float, float] = (0.2, 1.0),
         seed: int = 0,
         data_preprocessor: Optional[dict] = None,
     ) -> None:
@@ -154,9 +172,15 @@ class DrivingVLA(BaseModel):
         self.init_kwargs: Dict[str, Any] = dict(
             vlm=dict(vlm or {}), image_size=list(image_size), num_waypoints=num_waypoints, num_past=num_past,
             state_scale=list(state_scale), past_scale=past_scale, loss_weight=loss_weight, seed=seed)
-        if aux_weight or ego_dropout or event_weight:  # files of older models keep loading unchanged
-            self.init_kwargs.update(aux_weight=aux_weight, num_semantic=num_semantic, ego_dropout=ego_dropout,
-                                    event_weight=event_weight)
+        if aux_weight or ego_dropout or event_weight or token_drop or not ego_history:  # older files load unchanged
+            self.init_kwargs.update(aux_weight=aux_weight, num_semantic=num_semantic, ego_history=bool(ego_history),
+                                    ego_dropout=ego_dropout, event_weight=event_weight, token_drop=token_drop,
+                                    token_drop_keep=list(token_drop_keep))
+        if not (0.0 < token_drop_keep[0] <= token_drop_keep[1] <= 1.0):
+            raise ValueError(f"token_drop_keep must satisfy 0 < low <= high <= 1, got {token_drop_keep}")
+        self.token_drop = float(token_drop)
+        self.token_drop_keep = (float(token_drop_keep[0]), float(token_drop_keep[1]))
+        self.ego_history = bool(ego_history)
         if not 0.0 <= ego_dropout <= 1.0:
             raise ValueError(f"ego_dropout must be in [0, 1], got {ego_dropout}")
         self.aux_weight = float(aux_weight)
@@ -226,6 +250,8 @@ class DrivingVLA(BaseModel):
         dev = self.state_scale.device
         imgs, command = imgs.to(dev), command.to(dev)
         ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
+        if not self.ego_history:
+            ego_state, past_traj = self.hide_history(ego_state)
         inputs = self.build_inputs(imgs, command, ego_state)
         captured: List[torch.Tensor] = []
         hook = None
@@ -275,6 +301,12 @@ class DrivingVLA(BaseModel):
                     for p, m in zip(pred, metas)]
         raise ValueError(f"unknown mode {mode!r}")
 
+    def hide_history(self, ego_state: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 3)`` state -> the same with acceleration 0, and the ``(B, num_past, 2)`` constant-velocity past."""
+        hidden = ego_state.clone()
+        hidden[:, 1] = 0.0
+        return hidden, constant_velocity_past(hidden, self.num_past)
+
     def _loss(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,
               gt_traj: torch.Tensor, gt_valid: torch.Tensor, token_sem: Any = None) -> Dict[str, torch.Tensor]:
         """Training losses: weighted smooth-L1 waypoint loss and, with a perception head, ``loss_token``.
@@ -283,13 +315,26 @@ class DrivingVLA(BaseModel):
         """
         dev = self.state_scale.device
         ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
-        if self.training and self.ego_dropout > 0:
+        if self.training and self.ego_dropout > 0 and self.ego_history:
             drop = torch.rand(ego_state.shape[0], device=dev) < self.ego_dropout
-            hidden_state = ego_state.clone()
-            hidden_state[:, 1] = 0.0
+            hidden_state, hidden_past = self.hide_history(ego_state)
             ego_state = torch.where(drop[:, None], hidden_state, ego_state)
-            past_traj = torch.where(drop[:, None, None], constant_velocity_past(ego_state, self.num_past), past_traj)
-        pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None)
+            past_traj = torch.where(drop[:, None, None], hidden_past, past_traj)
+        if self.training and self.token_drop > 0 and float(torch.rand(())) < self.token_drop:
+            from ..pruning.random_pruner import RandomPruner
+            from ..vla.adapter import attach_pruner
+
+            low, high = self.token_drop_keep
+            keep = low + (high - low) * float(torch.rand(()))
+            seed = int(torch.randint(0, 2**31 - 1, ()))  # from the run's seeded RNG: reproducible
+            handle = attach_pruner(self.vlm, RandomPruner(), keep, context={"seed": seed})
+            try:
+                pred, tokens = self._plan(imgs, command, ego_state, past_traj,
+                                          visual_tokens=self.token_head is not None)
+            finally:
+                handle.detach()
+        else:
+            pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None)
         gt = gt_traj.to(pred)
         valid = gt_valid.to(dev).float()[..., None]  # (B, T, 1)
         weight = torch.ones(pred.shape[0], device=dev)

@@ -76,6 +76,7 @@ def test_help_explains_itself(capsys):
         (["--out", "X", "--workers", "0"], "--workers"),
         (["--out", "X", "--version", "../up"], "--version"),
         (["--scenes", "2"], "--out"),
+        (["--out", "X", "--cameras", "CAM_NOPE"], "--cameras"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(argv, needle, capsys, tmp_path):
@@ -196,3 +197,19 @@ def test_interrupted_run_leaves_no_dataset(tmp_path, sig):
         tiny = ["--scenes", "1", "--samples-per-scene", "1", "--image-size", "64x36", "--quiet"]
         assert main(["--out", str(out), *tiny]) == 0
         assert not tmp.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["world"]
+
+
+def test_front_camera_only_world_loads_in_the_devkit(tmp_path, capsys):
+    """--cameras CAM_FRONT renders one camera (plus the lidar); the devkit and the planning dataset load it."""
+    from nuscenes.nuscenes import NuScenes
+
+    out = tmp_path / "front"
+    assert main(["--out", str(out), *TINY, "--cameras", "CAM_FRONT"]) == 0
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["CAM_FRONT", "LIDAR_TOP"]
+    nusc = NuScenes("v1.0-fastdrive", str(out), verbose=False)
+    channels = {nusc.get("calibrated_sensor", sd["calibrated_sensor_token"])["sensor_token"]
+                for sd in nusc.sample_data}
+    assert len(channels) == 2
+    sample = nusc.sample[0]
+    assert set(sample["data"]) == {"CAM_FRONT", "LIDAR_TOP"}
+    assert (out / "fastdrive_gt" / "semantic" / "samples" / "CAM_FRONT").is_dir()

@@ -98,3 +98,15 @@ def test_ego_pose_matrix_and_inverse():
     pts = np.random.default_rng(1).normal(size=(3, 5))
     back = global_to_ego((m[:3, :3] @ pts) + m[:3, 3:4], ego)
     np.testing.assert_allclose(back, pts, atol=1e-12)
+
+
+def test_camera_subset_keeps_rig_order_and_refuses_unknown_names():
+    from fastdrive.sim.rig import nuscenes_rig
+
+    rig = nuscenes_rig((800, 450), cameras=("CAM_BACK", "CAM_FRONT"))
+    full = nuscenes_rig((800, 450))
+    assert [c.name for c in rig.cameras] == ["CAM_FRONT", "CAM_BACK"]
+    front = next(c for c in full.cameras if c.name == "CAM_FRONT")
+    assert np.allclose(rig.cameras[0].intrinsic, front.intrinsic)
+    with pytest.raises(ValueError, match="CAM_NOPE"):
+        nuscenes_rig(cameras=("CAM_NOPE",))

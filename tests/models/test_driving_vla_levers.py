@@ -1,0 +1,149 @@
+"""The driving VLA's levers against the ego-status shortcut (issue 10) and its perception head."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastdrive.models import DrivingVLA
+from fastdrive.models.driving_vla import constant_velocity_past, constant_velocity_rollout
+from fastdrive.models.driving_vla_io import export_driving_vla, load_driving_vla
+
+from tiny_vla import TINY_VLM as SMALL  # noqa: E402  (tests/models, on sys.path via tests/conftest.py)
+
+GRID = (2, 4)  # (56 / 28) x (112 / 28)
+
+
+def _batch(b: int = 3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    imgs = torch.rand(b, 1, 3, 56, 112, generator=g)
+    command = torch.arange(b) % 3
+    state = torch.tensor([[6.0, -2.5, 0.05], [3.0, 1.4, -0.1], [0.0, 2.0, 0.0]])[:b]
+    past = torch.rand(b, 4, 2, generator=g) - torch.tensor([4.0, 0.0])
+    return imgs, command, state, past
+
+
+def _random_head(model: DrivingVLA) -> DrivingVLA:
+    with torch.no_grad():
+        model.head[-1].weight.normal_(0, 0.5)
+    return model
+
+
+def test_constant_velocity_past_mirrors_the_rollout():
+    state = torch.tensor([[4.0, 0.0, 0.0], [4.0, 0.0, 0.3]])
+    past = constant_velocity_past(state, 4)
+    assert torch.allclose(past[0], torch.tensor([[-8.0, 0.0], [-6.0, 0.0], [-4.0, 0.0], [-2.0, 0.0]]))
+    future = constant_velocity_rollout(state, 4)
+    assert torch.allclose(past[1].flip(0)[:, 0], -future[1][:, 0]) and torch.allclose(past[1].flip(0)[:, 1],
+                                                                                         future[1][:, 1])
+
+
+def test_without_ego_history_the_plan_ignores_acceleration_and_past():
+    imgs, cmd, state, past = _batch()
+    blind = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_history=False)).eval()
+    seeing = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56))).eval()
+    other_state = state.clone()
+    other_state[:, 1] += 1.5
+    with torch.no_grad():
+        a = blind.plan(imgs[:, 0], cmd, state, past)
+        b = blind.plan(imgs[:, 0], cmd, other_state, past * 2.0)
+        c = seeing.plan(imgs[:, 0], cmd, state, past)
+        d = seeing.plan(imgs[:, 0], cmd, other_state, past * 2.0)
+    assert torch.allclose(a, b)
+    assert not torch.allclose(c, d)
+
+
+def test_ego_dropout_acts_in_training_only():
+    imgs, cmd, state, past = _batch()
+    model = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_dropout=1.0))
+    gt, valid = torch.zeros(3, 6, 2), torch.ones(3, 6, dtype=torch.bool)
+    hidden_state, hidden_past = model.hide_history(state)
+    model.train()
+    loss = model(imgs, cmd, state, past, gt, valid, mode="loss")["loss_plan"]
+    ref = model(imgs, cmd, hidden_state, hidden_past, gt, valid, mode="loss")["loss_plan"]
+    assert torch.allclose(loss, ref)  # every sample dropped: the same as feeding the hidden history
+    model.eval()
+    with torch.no_grad():
+        assert not torch.allclose(model(imgs, cmd, state, past), model(imgs, cmd, hidden_state, hidden_past))
+
+
+def test_event_weight_favours_samples_that_depart_from_constant_velocity():
+    imgs, cmd, state, past = _batch(2)
+    gt = constant_velocity_rollout(state, 6).clone()
+    gt[1] *= 0.3  # sample 1 brakes hard: far from constant velocity
+    valid = torch.ones(2, 6, dtype=torch.bool)
+    plain = DrivingVLA(vlm=SMALL, image_size=(112, 56)).train()
+    weighted = DrivingVLA(vlm=SMALL, image_size=(112, 56), event_weight=2.0).train()  # same seed, same weights
+    # the untrained head predicts constant velocity: only sample 1 has an error, so its share of the
+    # normaliser decides the loss: weighted, the braking sample counts for more
+    with torch.no_grad():
+        l_plain = plain(imgs, cmd, state, past, gt, valid, mode="loss")["loss_plan"]
+        l_weighted = weighted(imgs, cmd, state, past, gt, valid, mode="loss")["loss_plan"]
+    assert l_weighted > 1.2 * l_plain
+
+
+def test_perception_head_loss_and_export(tmp_path):
+    imgs, cmd, state, past = _batch()
+    model = DrivingVLA(vlm=SMALL, image_size=(112, 56), aux_weight=0.5, num_semantic=5, ego_history=False).train()
+    n = GRID[0] * GRID[1]
+    target = torch.zeros(3, n, 5)
+    target[..., 2] = 1.0
+    target[2] = 0.0  # a sample without ground truth is ignored
+    out = model(imgs, cmd, state, past, torch.zeros(3, 6, 2), torch.ones(3, 6, dtype=torch.bool), mode="loss",
+                token_sem=target)
+    assert set(out) == {"loss_plan", "loss_token"} and out["loss_token"] > 0
+    opt = torch.optim.Adam(model.token_head.parameters(), lr=0.1)
+    for _ in range(30):
+        opt.zero_grad()
+        loss = model(imgs, cmd, state, past, torch.zeros(3, 6, 2), torch.ones(3, 6, dtype=torch.bool),
+                     mode="loss", token_sem=target)["loss_token"]
+        loss.backward()
+        opt.step()
+    assert loss < 0.5 * out["loss_token"]  # the head learns the class of each token
+    path = tmp_path / "p.pth"
+    export_driving_vla(model, path, half=False)
+    again = load_driving_vla(path)
+    assert again.ego_history is False and again.token_head is not None
+    with torch.no_grad():
+        assert torch.allclose(again.plan(imgs[:, 0], cmd, state, past), model.eval().plan(imgs[:, 0], cmd, state, past))
+
+
+def test_bad_dropout_is_refused():
+    with pytest.raises(ValueError, match="ego_dropout"):
+        DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_dropout=1.5)
+
+
+def test_token_drop_trains_through_the_pruning_adapter():
+    """A dropped batch is planned from a random token subset (gradients flow); the adapter is gone afterwards."""
+    from fastdrive.vla.adapter import attach_pruner
+    from fastdrive.pruning.random_pruner import RandomPruner
+
+    imgs, cmd, state, past = _batch()
+    gt, valid = torch.rand(3, 6, 2), torch.ones(3, 6, dtype=torch.bool)
+    model = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), token_drop=1.0, token_drop_keep=(0.5, 0.5)))
+    model.train()
+    torch.manual_seed(3)
+    loss = model(imgs, cmd, state, past, gt, valid, mode="loss")["loss_plan"]
+    loss.backward()
+    assert model.vlm.model.visual.merger.mlp[0].weight.grad.abs().sum() > 0
+    # the same forward by hand: the random pruner at keep 0.5 with the seed the model drew
+    torch.manual_seed(3)
+    torch.rand(())
+    torch.rand(())
+    seed = int(torch.randint(0, 2**31 - 1, ()))
+    model.eval()
+    handle = attach_pruner(model.vlm, RandomPruner(), 0.5, context={"seed": seed})
+    try:
+        with torch.no_grad():
+            by_hand = model.plan(imgs[:, 0], cmd, state, past)
+    finally:
+        handle.detach()
+    with torch.no_grad():
+        full = model.plan(imgs[:, 0], cmd, state, past)  # detached: the stock model again
+        model.train()
+        torch.manual_seed(3)
+        again = model(imgs, cmd, state, past, gt, valid, mode="loss")["loss_plan"]
+    assert torch.allclose(loss, again)
+    assert not torch.allclose(by_hand, full)
+    err = torch.nn.functional.smooth_l1_loss(by_hand, gt, reduction="sum", beta=0.5) / (3 * 6 * 2)
+    assert torch.allclose(err, loss, atol=1e-5)
