@@ -137,6 +137,8 @@ class DrivingVLA(BaseModel):
         ego_history: False hides the acceleration and the past trajectory
             from the model, in training and at inference (the callers still
             pass them; the model replaces them by 0 and the constant-velocity past).
+        keep_accel: with ``ego_history=False``, still show the acceleration
+            (only the past trajectory is hidden).
         ego_dropout: training only: share of samples whose acceleration and
             past trajectory are hidden (acceleration 0, constant-velocity past).
         token_drop: training only: probability that a batch is planned from a
@@ -161,6 +163,7 @@ class DrivingVLA(BaseModel):
         aux_weight: float = 0.0,
         num_semantic: int = 17,
         ego_history: bool = True,
+        keep_accel: bool = False,
         ego_dropout: float = 0.0,
         event_weight: float = 0.0,
         token_drop: float = 0.0,
@@ -176,6 +179,9 @@ class DrivingVLA(BaseModel):
             self.init_kwargs.update(aux_weight=aux_weight, num_semantic=num_semantic, ego_history=bool(ego_history),
                                     ego_dropout=ego_dropout, event_weight=event_weight, token_drop=token_drop,
                                     token_drop_keep=list(token_drop_keep))
+            if keep_accel:
+                self.init_kwargs.update(keep_accel=True)
+        self.keep_accel = bool(keep_accel)
         if not (0.0 < token_drop_keep[0] <= token_drop_keep[1] <= 1.0):
             raise ValueError(f"token_drop_keep must satisfy 0 < low <= high <= 1, got {token_drop_keep}")
         self.token_drop = float(token_drop)
@@ -302,9 +308,11 @@ class DrivingVLA(BaseModel):
         raise ValueError(f"unknown mode {mode!r}")
 
     def hide_history(self, ego_state: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(B, 3)`` state -> the same with acceleration 0, and the ``(B, num_past, 2)`` constant-velocity past."""
+        """``(B, 3)`` state -> the same with acceleration 0 (kept with ``keep_accel``), and the
+        ``(B, num_past, 2)`` constant-velocity past."""
         hidden = ego_state.clone()
-        hidden[:, 1] = 0.0
+        if not self.keep_accel:
+            hidden[:, 1] = 0.0
         return hidden, constant_velocity_past(hidden, self.num_past)
 
     def _loss(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,

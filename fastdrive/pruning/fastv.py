@@ -5,6 +5,15 @@ head-mean, of the *last* token's row over the image span, and keep the top
 ``(1 - R) N`` image tokens for all later layers (with their position ids).
 The adapter provides ``context.attention (B, 1, L)`` (``attention_rows =
 'last'``) and ``context.visual_positions (B, N)``.
+
+Kept count: given a pruning share ``R``, FastDrive keeps
+``floor(N * (1 - R))`` tokens, the project-wide rule of
+:func:`~fastdrive.pruning.base.resolve_keep`, kept on purpose so that every
+method keeps the same count. The authors' llava-hf path keeps
+``round(N * (1 - R))`` instead, i.e. one token more whenever the product
+rounds up (120 of the 600 ``(N, R)`` cases compared side by side in
+issue 14); otherwise the kept tokens are the same. Pass an int ``keep`` to
+reproduce the authors' count exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep
 
 @PRUNERS.register_module(name="fastv")
 class FastV(TokenPruner):
-    """Top-``K`` image tokens by last-row attention.
+    """Top-``K`` image tokens by last-row attention (``K = floor(N (1 - R))``,
+    see the module docstring for the authors' ``round``).
 
     Args:
         layer: LLM layer before which tokens are dropped (attention comes

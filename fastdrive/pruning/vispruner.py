@@ -1,15 +1,26 @@
 """VisPruner: important tokens by vision attention, then diverse ones (pre-LLM).
 
-Step 1 keeps the ``round(important_ratio * K)`` tokens that received the
-most attention in the vision tower (``context.vision_attention (B, N)``,
-[CLS] attention or mean received attention); without it, the mean
-attention each token receives under softmax self-similarity of the tokens
-themselves, ``mean_i softmax_j(x_i . x_j / sqrt(D))``.
-Step 2 fills the rest from the remainder by repeatedly removing the most
-duplicated tokens: the remainder (in index order) is split alternately into
-sets A and B, each A token's duplication is its best cosine match in B, and
-the most duplicated A tokens (at most half of A per round) are dropped until
-the remainder fits.
+Follows the authors' ``encode_images`` (``llava/model/llava_arch.py`` of
+Theia-4869/VisPruner). With ``K`` kept tokens and ratio ``r``:
+
+1. Important tokens: the ``int(K * r)`` (floor) tokens that received the
+   most attention in the vision tower (``context.vision_attention (B, N)``,
+   [CLS] attention or mean received attention); without it, the mean
+   attention each token receives under softmax self-similarity of the tokens
+   themselves, ``mean_i softmax_j(x_i . x_j / sqrt(D))``.
+2. Diverse tokens: the remainder stays in *descending attention order* and
+   is shrunk to ``K - int(K * r)`` by rounds of duplicate removal
+   (:func:`remove_duplicates`): split alternately (positions 0, 2, 4, ... of
+   the list form group A, 1, 3, 5, ... group B), score each A token by its
+   best cosine match in B, drop the ``min(8, R - target)`` most duplicated A
+   tokens, and rebuild the list as the kept A tokens (most duplicated first)
+   followed by group B.
+
+The authors' code fails on a shape mismatch whenever the remainder
+``N - int(K * r)`` is odd (group A then has one token more than B, and the
+gather is sized ``R // 2``), and also when a round would drop more tokens
+than group A holds. FastDrive handles both: group A is ``ceil(R / 2)`` long
+and a round drops at most all of A. Sorting uses stable order on ties.
 """
 
 from __future__ import annotations
@@ -30,31 +41,31 @@ def self_attention_received(tokens: torch.Tensor) -> torch.Tensor:
     return logits.softmax(dim=-1).mean(dim=1)
 
 
-def remove_duplicates(similarity: torch.Tensor, remainder: torch.Tensor, n_keep: int) -> torch.Tensor:
+def remove_duplicates(similarity: torch.Tensor, remainder: torch.Tensor, n_keep: int,
+                      per_round: int = 8) -> torch.Tensor:
     """Shrink ``remainder`` to ``n_keep`` tokens by bipartite duplicate removal.
 
     Args:
         similarity: ``(B, N, N)`` cosine similarity of all tokens.
-        remainder: ``(B, R)`` long token indices, ascending.
+        remainder: ``(B, R)`` long token indices, in the order the rounds
+            split them (the authors: descending vision attention).
         n_keep: ``0 <= n_keep <= R``.
+        per_round: most tokens dropped per round (the authors: 8).
 
     Returns:
-        ``(B, n_keep)`` long, ascending.
+        ``(B, n_keep)`` long, in the list order of the last round (kept
+        group-A tokens, most duplicated first, then group B).
     """
-    b = remainder.shape[0]
     while remainder.shape[1] > n_keep:
-        r = remainder.shape[1]
         a_idx, b_idx = remainder[:, 0::2], remainder[:, 1::2]
         if b_idx.shape[1] == 0:  # a single token left and none to keep
             return remainder[:, :n_keep]
         sub = similarity.gather(1, a_idx.unsqueeze(2).expand(-1, -1, similarity.shape[2]))
         sub = sub.gather(2, b_idx.unsqueeze(1).expand(-1, a_idx.shape[1], -1))
         dup = sub.amax(dim=2)  # (B, |A|)
-        n_drop = min(r - n_keep, max(1, (a_idx.shape[1] + 1) // 2))
-        drop_pos = dup.topk(n_drop, dim=1).indices
-        keep_a = torch.ones_like(a_idx, dtype=torch.bool).scatter_(1, drop_pos, False)
-        kept_a = a_idx[keep_a].view(b, -1)
-        remainder = torch.cat([kept_a, b_idx], dim=1).sort(dim=1).values
+        n_drop = min(per_round, remainder.shape[1] - n_keep, a_idx.shape[1])
+        kept_pos = dup.argsort(dim=1, descending=True, stable=True)[:, n_drop:]
+        remainder = torch.cat([a_idx.gather(1, kept_pos), b_idx], dim=1)
     return remainder
 
 
@@ -63,8 +74,9 @@ class VisPruner(TokenPruner):
     """Vision-attention importance plus duplicate-removal diversity.
 
     Args:
-        important_ratio: share of the budget ``K`` filled by the most
-            attended tokens (the rest is filled with diverse tokens).
+        important_ratio: share ``r`` of the budget ``K`` filled by the most
+            attended tokens, ``int(K * r)`` of them (the rest is filled with
+            diverse tokens); the authors' default is 0.5.
     """
 
     stage = "pre_llm"
@@ -89,10 +101,10 @@ class VisPruner(TokenPruner):
         attn = attn.float().to(tokens.device)
         if k == n:
             return Selection(indices=all_indices(b, n, tokens.device), scores=attn)
-        n_imp = min(k, int(round(self.important_ratio * k)))
-        order = attn.argsort(dim=1, descending=True)
+        n_imp = min(k, int(k * self.important_ratio))
+        order = attn.argsort(dim=1, descending=True, stable=True)
         important = order[:, :n_imp]
-        remainder = order[:, n_imp:].sort(dim=1).values
+        remainder = order[:, n_imp:]  # descending attention, as the rounds split it
         if k - n_imp > 0:
             sim = cosine_similarity_matrix(l2_normalize(tokens))
             diverse = remove_duplicates(sim, remainder, k - n_imp)

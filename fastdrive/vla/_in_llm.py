@@ -52,6 +52,7 @@ def select_in_llm(
     context_extra: Dict[str, Any],
     session_id: Optional[str],
     state: Any,
+    final_norm: Optional[nn.Module] = None,
 ) -> Tuple[Selection, float]:
     """Build the context at layer ``K``, call the pruner, time both.
 
@@ -59,6 +60,10 @@ def select_in_llm(
     the full sequence): its keys are read from the KV cache it has just
     filled (recomputed from its recorded input when there is no cache), the
     queries of the requested rows are recomputed from that input.
+    ``context.extra`` also gets ``'final_norm'`` (the host LLM's final norm
+    module, when given: DART compares final-normed hidden states) and
+    ``'sequence_mask'`` (``(B, L)`` caller's padding mask, 1 = real token,
+    or None) unless the caller's context already sets them.
     """
     t0 = time.perf_counter()
     lay = run.layout
@@ -82,6 +87,10 @@ def select_in_llm(
     if run.visual_embeds is not None:
         extra.setdefault("visual_embeds", run.visual_embeds)
     extra.setdefault("attention_query_rows", rows)
+    if final_norm is not None:
+        extra.setdefault("final_norm", final_norm)
+    mask2d = run.attention_mask_2d
+    extra.setdefault("sequence_mask", None if mask2d is None else mask2d[:, : hidden.shape[1]])
     ctx = PruningContext(
         grid_hw=lay.grids[0], text_embeds=run.text_embeds, text_mask=lay.text_mask,
         hidden_states=hidden, visual_positions=vis, attention=attention, keys=keys,

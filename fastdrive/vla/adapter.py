@@ -330,7 +330,7 @@ class PruningHandle:
                 prev = self._layers[self.layer - 1] if self.layer >= 1 else None
                 sel, seconds = _in_llm.select_in_llm(
                     self.pruner, self.keep, run, prev, hidden, self._context_extra(), self.session_id,
-                    self._states.get(self.session_id))
+                    self._states.get(self.session_id), final_norm=self._vlm.language_model.norm)
                 run.prev_input = None
                 plan = _in_llm.build_in_llm_plan(run, sel)
                 self._record(run, sel, plan, seconds)

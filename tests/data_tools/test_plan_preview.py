@@ -64,6 +64,10 @@ def test_tiny_planner_rows_table_and_metrics(planning_world_root, tiny_ckpt, tmp
         for key in ("L2_1s", "L2_2s", "L2_3s", "L2_avg", "model_ms"):
             assert math.isfinite(float(row[key])) and float(row[key]) >= 0
     assert f"{SCORED_VAL} scored samples" in captured.out
+    # the val split holds one scene: the swap frames come from the train split's scene
+    swap_line = next(line for line in captured.out.splitlines() if line.startswith("camera swap:"))
+    own, swapped = float(rows[0]["L2_avg"]), float(swap_line.split("L2 avg ")[1].split(" m")[0])
+    assert swapped != pytest.approx(own, abs=1e-4)  # a random planner's plan changes with the image
 
     # the unpruned row equals evaluate_open_loop of the same planner over the whole split
     from fastdrive.datasets.planning import PlanningDataset

@@ -78,7 +78,7 @@ def _slice_context(ctx, b):
     return dataclasses.replace(
         ctx, text_embeds=cut(ctx.text_embeds), text_mask=cut(ctx.text_mask),
         visual_positions=cut(ctx.visual_positions), attention=cut(ctx.attention), keys=cut(ctx.keys),
-        vision_attention=cut(ctx.vision_attention), state=state,
+        hidden_states=cut(ctx.hidden_states), vision_attention=cut(ctx.vision_attention), state=state,
         extra={k: cut(v) for k, v in ctx.extra.items()})
 
 
