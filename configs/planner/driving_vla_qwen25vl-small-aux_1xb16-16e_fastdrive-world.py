@@ -7,9 +7,10 @@ what is in view decides the plan:
 * a perception head on the visual tokens (the merger output every pruner
   sees) learns the share of each of the 17 semantic classes in each token's
   cell from the world's ground truth (``aux_weight``);
-* ``ego_history=False``: the model never sees the acceleration and the past
-  trajectory (the current speed, yaw rate and command remain), so what is
-  about to change must come from the camera;
+* ``ego_history=False, keep_accel=True``: the model never sees the past
+  trajectory (the current speed, acceleration, yaw rate and command remain),
+  so where the ego is going must come from the camera, not from where it
+  has been;
 * ``event_weight``: samples whose future departs from constant velocity
   (stops, starts, turns) weigh more;
 * ``token_drop``: half of the batches are planned from a random 20-100% of

@@ -15,7 +15,7 @@ from .base import Frames, Planner, PrunerPool
 from .types import EgoState, PruningSpec, Trajectory, as_frame, command_index
 
 DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
-                                  "driving_vla_qwen25vl-small_fastdrive-world.pth")
+                                  "driving_vla_qwen25vl-small-aux_fastdrive-world.pth")
 
 
 class EmbeddedPlanner(Planner):

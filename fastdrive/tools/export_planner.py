@@ -3,9 +3,9 @@
 Example::
 
     python -m fastdrive.tools.export_planner \\
-        configs/planner/driving_vla_qwen25vl-small_1xb16-12e_fastdrive-world.py \\
-        work_dirs/driving_vla_qwen25vl-small_1xb16-12e_fastdrive-world/epoch_12.pth \\
-        --out fastdrive/checkpoints/driving_vla_qwen25vl-small_fastdrive-world.pth
+        configs/planner/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py \\
+        work_dirs/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world/epoch_16.pth \\
+        --out fastdrive/checkpoints/driving_vla_qwen25vl-small-aux_fastdrive-world.pth
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 import torch
 from mim_testing import installed_with, mim_executable
 
-CONFIG = "driving_vla_qwen25vl-small_1xb16-12e_fastdrive-world.py"
+CONFIG = "driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py"  # the shipped recipe
 
 
 _mim = mim_executable

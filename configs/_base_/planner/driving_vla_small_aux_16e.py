@@ -1,5 +1,5 @@
-"""The shipped planner's recipe (issue 10): no ego history, perception head, event weighting,
-random token drop, 16 epochs.
+"""The shipped planner's recipe (issue 10): no past trajectory (the current speed, acceleration
+and yaw rate remain), perception head, event weighting, random token drop, 16 epochs.
 
 ``configs/planner/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py`` is this
 recipe; the ablations under ``configs/planner/ablations/`` switch its levers off one by one.
@@ -17,8 +17,8 @@ from mmengine.optim import CosineAnnealingLR, LinearLR
 max_epochs = 16
 token_grid = (9, 16)  # (252 / 28) x (448 / 28) visual tokens, rows x columns
 
-model.update(aux_weight=0.5, num_semantic=17, ego_history=False, ego_dropout=0.0, event_weight=1.0,
-             token_drop=0.5, token_drop_keep=(0.2, 1.0))
+model.update(aux_weight=0.5, num_semantic=17, ego_history=False, keep_accel=True, ego_dropout=0.0,
+             event_weight=1.0, token_drop=0.5, token_drop_keep=(0.2, 1.0))
 train_dataloader["dataset"].update(token_grid=token_grid)
 
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=4)
