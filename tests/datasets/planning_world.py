@@ -1,8 +1,9 @@
 """A tiny generated world shared by the planning tests (made once per session with the CLI).
 
 Seed 5, 2 scenes (one train, one val) x 16 keyframes at 320x180: scene-0000
-holds a right turn at an intersection while braking, scene-0001 a steady
-straight stretch then a stop, which the command and baseline tests need.
+holds a right turn at an intersection while braking, scene-0001 (a crossing
+scene since the scene mix of issue 10) a straight stretch then a stop for a
+pedestrian, which the command and baseline tests need.
 """
 
 from __future__ import annotations

@@ -89,7 +89,9 @@ def test_constant_velocity_good_when_steady_bad_when_turning_or_braking(root):
 
     steady = min(recs, key=lambda r: turn(r) + 10.0 * abs(r["accel"]))
     hard = max(recs, key=lambda r: turn(r) + 10.0 * abs(r["accel"]))
-    assert turn(steady) < 10.0 and abs(steady["accel"]) < 0.5
+    # since the scene mix of issue 10 the tiny world's 8 s scenes (a turn while braking, a crossing)
+    # never cruise: its steadiest sample still settles its speed at about 1 m/s^2
+    assert turn(steady) < 10.0 and abs(steady["accel"]) < 1.5
     assert turn(hard) > 30.0 or abs(hard["accel"]) > 1.5
-    assert err(steady)["L2_avg"] < 1.0  # the world's roads curve gently, speed drifts: not exactly 0
-    assert err(hard)["L2_3s"] > 2.5 and err(hard)["L2_avg"] > 2 * err(steady)["L2_avg"]
+    assert err(steady)["L2_avg"] < 1.2
+    assert err(hard)["L2_3s"] > 2.5 and err(hard)["L2_avg"] > 1.5 * err(steady)["L2_avg"]
