@@ -6,25 +6,15 @@ import torch
 from fastdrive.pruning import build_pruner, list_pruners
 from fastdrive.vla import attach_pruner
 from vla_testing import (FixedPruner, LayerMaskReference, greedy_decode, hidden_columns,  # noqa: F401
-                         pair_inputs, single_inputs, tiny_dir, tiny_model)
+                         pair_inputs, sample_alone, single_inputs, tiny_dir, tiny_model)
 
 PAIR_ROWS = [[0, 3, 5, 7, 11, 12, 20, 23], [1, 2, 3, 9, 10, 13, 17, 18]]
 UNEVEN_ROWS = [[0, 3, 5, 7, 11, 12, 20, 23], [1, 2, 3, 9, 10, 17]]
 STAGES = [("pre_llm", 0), ("in_llm", 2)]
 
 
-def _alone(inputs, b, n_patches):
-    keep = inputs["attention_mask"][b].bool()
-    return dict(
-        input_ids=inputs["input_ids"][b:b + 1, keep], attention_mask=inputs["attention_mask"][b:b + 1, keep],
-        mm_token_type_ids=inputs["mm_token_type_ids"][b:b + 1, keep],
-        pixel_values=inputs["pixel_values"][b * n_patches:(b + 1) * n_patches],
-        image_grid_thw=inputs["image_grid_thw"][b:b + 1],
-    )
-
-
 @pytest.mark.parametrize("stage,layer", STAGES)
-def test_batch_of_two_equals_each_alone(tiny_model, pair_inputs, stage, layer):
+def test_batch_of_two_equals_eachsample_alone(tiny_model, pair_inputs, stage, layer):
     n_patches = int(pair_inputs["image_grid_thw"][0].prod())
     kw = dict(stage=stage, layer=layer, attention_rows="last" if layer else "none")
     with torch.no_grad():
@@ -32,7 +22,7 @@ def test_batch_of_two_equals_each_alone(tiny_model, pair_inputs, stage, layer):
             batch = tiny_model(**pair_inputs).logits[:, -1]
             batch_gen = tiny_model.generate(**pair_inputs, max_new_tokens=4, do_sample=False)[:, -4:]
         for b in range(2):
-            alone_in = _alone(pair_inputs, b, n_patches)
+            alone_in = sample_alone(pair_inputs, b, n_patches)
             with attach_pruner(tiny_model, FixedPruner([PAIR_ROWS[b]], **kw)):
                 alone = tiny_model(**alone_in).logits[:, -1]
                 alone_gen = tiny_model.generate(**alone_in, max_new_tokens=4, do_sample=False)[:, -4:]

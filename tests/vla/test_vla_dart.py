@@ -7,19 +7,9 @@ import torch
 
 from fastdrive.pruning import PruningContext, build_pruner
 from fastdrive.vla import attach_pruner
-from vla_testing import pair_inputs, single_inputs, tiny_dir, tiny_model  # noqa: F401
+from vla_testing import pair_inputs, sample_alone, single_inputs, tiny_dir, tiny_model  # noqa: F401
 
 K = 2
-
-
-def _alone(inputs, b, n_patches):
-    keep = inputs["attention_mask"][b].bool()
-    return dict(
-        input_ids=inputs["input_ids"][b:b + 1, keep], attention_mask=inputs["attention_mask"][b:b + 1, keep],
-        mm_token_type_ids=inputs["mm_token_type_ids"][b:b + 1, keep],
-        pixel_values=inputs["pixel_values"][b * n_patches:(b + 1) * n_patches],
-        image_grid_thw=inputs["image_grid_thw"][b:b + 1],
-    )
 
 
 class Recording(torch.nn.Module):
@@ -60,7 +50,7 @@ def test_adapter_selection_equals_a_hand_built_context(tiny_model, single_inputs
     assert handle.last.num_kept.tolist() == [12]  # 24 tokens at 0.5: 4 + (12 // 8) * 8 either way
 
 
-def test_left_padded_batch_selects_as_each_sample_alone(tiny_model, pair_inputs):
+def test_left_padded_batch_selects_as_each_samplesample_alone(tiny_model, pair_inputs):
     n_patches = int(pair_inputs["image_grid_thw"][0].prod())
     pruner = build_pruner("dart", layer=K, budget="authors")
     with torch.no_grad():
@@ -69,7 +59,7 @@ def test_left_padded_batch_selects_as_each_sample_alone(tiny_model, pair_inputs)
             batch = [handle.last.selection.row(b).tolist() for b in range(2)]
             alone = []
             for b in range(2):
-                tiny_model(**_alone(pair_inputs, b, n_patches))
+                tiny_model(**sample_alone(pair_inputs, b, n_patches))
                 alone.append(handle.last.selection.row(0).tolist())
     assert not bool(pair_inputs["attention_mask"].all()), "one sample must be padded"
     assert batch == alone

@@ -190,3 +190,14 @@ def greedy_decode(model, inputs: dict, steps: int):
         tok = out.logits[:, -1].argmax(-1, keepdim=True)
         toks.append(tok)
     return torch.cat(toks, dim=1), logits
+
+
+def sample_alone(inputs, b, n_patches):
+    """Sample ``b`` of a padded batch as a batch of one, its padding removed (``n_patches`` patches per image)."""
+    keep = inputs["attention_mask"][b].bool()
+    return dict(
+        input_ids=inputs["input_ids"][b:b + 1, keep], attention_mask=inputs["attention_mask"][b:b + 1, keep],
+        mm_token_type_ids=inputs["mm_token_type_ids"][b:b + 1, keep],
+        pixel_values=inputs["pixel_values"][b * n_patches:(b + 1) * n_patches],
+        image_grid_thw=inputs["image_grid_thw"][b:b + 1],
+    )
