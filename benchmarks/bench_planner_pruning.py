@@ -47,21 +47,10 @@ class CliError(Exception):
 
 def world_masks(world: str, camera: str, kind: str):
     """Record -> ``(H, W)`` ground-truth mask of ``camera`` (``kind`` 'fg': bool, 'semantic': ids), or None."""
-    from fastdrive.sim.ground_truth import gt_mask_path, load_fg_mask
+    from fastdrive.sim.ground_truth import load_fg_mask, load_semantic_mask
 
-    if kind == "fg":
-        return lambda record: load_fg_mask(world, record["cams"][camera]["img_path"])
-
-    def semantic(record):
-        import numpy as np
-        from PIL import Image
-
-        path = gt_mask_path(world, record["cams"][camera]["img_path"], "semantic")
-        if not os.path.isfile(path):
-            return None
-        with Image.open(path) as im:
-            return np.asarray(im)
-    return semantic
+    load = load_fg_mask if kind == "fg" else load_semantic_mask
+    return lambda record: load(world, record["cams"][camera]["img_path"])
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:

@@ -42,10 +42,10 @@ def line(label: str, data: Mapping[str, Any], ratio: float) -> List[str]:
 
     rng = data.get("oracle_range", {}).get(f"{ratio:g}", {}).get("all")
     pos = None if not rng else rng.get("random_position")
-    return [label, str(data["num_samples"]), f"{own:.3f}", report._iv(vs(swap, "all", "L2_avg"), "ratio"),
-            report._iv(vs(swap, "critical", "L2_avg"), "ratio"), report._iv(vs(swap, "all", "collision_avg"), "diff"),
-            report._iv(vs(grey, "all", "L2_avg"), "ratio"), report._iv(vs(cv, "all", "L2_avg"), "ratio"),
-            "-" if not rng else f"{report._iv(rng['bg_vs_best'], 'ratio')} ({rng['best']})",
+    return [label, str(data["num_samples"]), f"{own:.3f}", report.fmt_interval(vs(swap, "all", "L2_avg"), "ratio"),
+            report.fmt_interval(vs(swap, "critical", "L2_avg"), "ratio"), report.fmt_interval(vs(swap, "all", "collision_avg"), "diff"),
+            report.fmt_interval(vs(grey, "all", "L2_avg"), "ratio"), report.fmt_interval(vs(cv, "all", "L2_avg"), "ratio"),
+            "-" if not rng else f"{report.fmt_interval(rng['bg_vs_best'], 'ratio')} ({rng['best']})",
             "-" if pos is None else f"{pos:.2f}"]
 
 

@@ -22,7 +22,7 @@ def _f(x: Optional[float], digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def _iv(entry: Optional[Mapping[str, Any]], stat: str) -> str:
+def fmt_interval(entry: Optional[Mapping[str, Any]], stat: str) -> str:
     """``1.31x [1.18, 1.45]*`` / ``+0.42 [+0.10, +0.77]*``; ``*`` where the interval excludes no change."""
     if not entry or entry.get("point") is None:
         return "-"
@@ -58,8 +58,8 @@ def main_rows(data: Mapping[str, Any]) -> List[List[str]]:
         lat_rel = (lat / row["unpruned_latency_ms"]) if lat and row.get("unpruned_latency_ms") else None
         out.append([
             _name(row), "-" if is_ref else f"{row['ratio']:.2f}", _f(m.get("L2_avg")),
-            _iv(vs.get("L2_avg"), "ratio"), _iv(vs_c.get("L2_avg"), "ratio"), _f(m.get("collision_avg"), 2),
-            _iv(vs.get("collision_avg"), "diff"), _iv(vs.get("intersection_avg"), "diff"),
+            fmt_interval(vs.get("L2_avg"), "ratio"), fmt_interval(vs_c.get("L2_avg"), "ratio"), _f(m.get("collision_avg"), 2),
+            fmt_interval(vs.get("collision_avg"), "diff"), fmt_interval(vs.get("intersection_avg"), "diff"),
             _f(row.get("tokens_kept"), 1), _f(tm.get("instance_coverage"), 2), _f(tm.get("fg_precision"), 2),
             _f(tm.get("fg_recall"), 2), _f(tm.get("road_recall"), 2),
             "-" if lat is None or row["method"] == "constant_velocity" else f"{lat:.1f} ({_f(lat_rel, 2)}x)",
@@ -101,8 +101,8 @@ def diagnostics_lines(data: Mapping[str, Any]) -> List[str]:
             continue
         vs = row["subsets"]["all"].get("vs_unpruned", {})
         crit = row["subsets"].get("critical", {}).get("vs_unpruned", {})
-        out.append(f"{REFERENCE_NAMES[method]}: L2 avg {_iv(vs.get('L2_avg'), 'ratio')} of unpruned "
-                   f"(critical {_iv(crit.get('L2_avg'), 'ratio')}), collision {_iv(vs.get('collision_avg'), 'diff')} pp")
+        out.append(f"{REFERENCE_NAMES[method]}: L2 avg {fmt_interval(vs.get('L2_avg'), 'ratio')} of unpruned "
+                   f"(critical {fmt_interval(crit.get('L2_avg'), 'ratio')}), collision {fmt_interval(vs.get('collision_avg'), 'diff')} pp")
     for ratio, entry in sorted(data.get("oracle_range", {}).items(), key=lambda kv: float(kv[0])):
         for subset in ("all", "critical"):
             e = entry.get(subset)
@@ -110,7 +110,7 @@ def diagnostics_lines(data: Mapping[str, Any]) -> List[str]:
                 continue
             pos = e.get("random_position")
             out.append(f"oracle range at {float(ratio):.0%} pruning ({subset}): oracle_bg / {e['best']} = "
-                       f"{_iv(e['bg_vs_best'], 'ratio')}" + ("" if pos is None else
+                       f"{fmt_interval(e['bg_vs_best'], 'ratio')}" + ("" if pos is None else
                                                              f"; random at {pos:.2f} of the range"))
     return out
 

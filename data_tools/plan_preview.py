@@ -309,12 +309,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             planner = EmbeddedPlanner.from_checkpoint(args.checkpoint)
             ds = PlanningDataset(args.dataroot, args.version, args.split, cameras=planner.cameras,
                                  image_size=tuple(planner.model.image_size))
-            num_scored = len(ordered_indices(ds))
+            order = ordered_indices(ds)
+            num_scored = len(order)
             if num_scored == 0:
                 raise ValueError(f"no sample of split {args.split!r} has all 6 future poses")
             draw = choose(num_scored, args.num)
             swap_source = None
-            if len({s for _, s in ordered_indices(ds)}) < 2:  # one scene: swap with the other split's frames
+            if len({s for _, s in order}) < 2:  # one scene: swap with the other split's frames
                 other = "train" if args.split == "val" else "val"
                 swap_source = PlanningDataset(args.dataroot, args.version, other, cameras=planner.cameras,
                                               image_size=tuple(planner.model.image_size))

@@ -124,6 +124,13 @@ def offroad_flags(traj: np.ndarray, drivable: BaseGeometry) -> np.ndarray:
     return np.array([not drivable.contains(p) for p in ego_polygons(traj)], dtype=bool)
 
 
+def horizon_rates(per_step: np.ndarray, name: str) -> Dict[str, float]:
+    """``{name_1s, name_2s, name_3s, name_avg}``: the mean of ``per_step (T,)`` up to each horizon, and their mean."""
+    out = {f"{name}_{int(t)}s": float(per_step[: _steps_up_to(t)].mean()) for t in HORIZONS_S}
+    out[f"{name}_avg"] = float(np.mean([out[f"{name}_{int(t)}s"] for t in HORIZONS_S]))
+    return out
+
+
 @dataclass
 class PlanningAccumulator:
     """Accumulates samples and reports every open-loop metric.
@@ -156,14 +163,9 @@ class PlanningAccumulator:
 
     @staticmethod
     def _rates(flags: List[np.ndarray], name: str) -> Dict[str, float]:
-        out: Dict[str, float] = {}
         if not flags:
-            return out
-        per_step = np.stack(flags).mean(axis=0) * 100.0  # (T,)
-        for t in HORIZONS_S:
-            out[f"{name}_{int(t)}s"] = float(per_step[: _steps_up_to(t)].mean())
-        out[f"{name}_avg"] = float(np.mean([out[f"{name}_{int(t)}s"] for t in HORIZONS_S]))
-        return out
+            return {}
+        return horizon_rates(np.stack(flags).mean(axis=0) * 100.0, name)
 
     def compute(self) -> Dict[str, float]:
         if not self.preds:

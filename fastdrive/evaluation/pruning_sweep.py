@@ -266,11 +266,12 @@ def run_pruning_sweep(
     configs = [(m, r, PruningSpec(m, r, dict(options.get(m, {}))))
                for m in methods for r in ratios if r > 0.0]
     errors: Dict[Tuple[str, float], str] = {}
-    grid: Optional[Tuple[int, int]] = None
+    first = dataset[order[0][0]]
+    grid = tuple(plan_item(planner, first, cameras).grids[0])
 
     def oracle_context(record: Mapping[str, Any]) -> Dict[str, Any]:
         sem = semantic(record) if semantic is not None else None
-        if sem is None or grid is None:
+        if sem is None:
             raise ValueError(f"no semantic mask for sample {record.get('sample_token')}")
         return {"token_classes": token_class_shares(sem, grid, num_semantic)}
 
@@ -281,8 +282,6 @@ def run_pruning_sweep(
             ctx.update(oracle_context(record))
         return replace(spec, context=ctx)
 
-    first = dataset[order[0][0]]
-    grid = tuple(plan_item(planner, first, cameras).grids[0])  # type: ignore[assignment]
     if warmup:
         ctx0: Dict[str, Any] = {}
         for m, r, spec in configs:

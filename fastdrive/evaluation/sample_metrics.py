@@ -21,14 +21,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .planning_metrics import HORIZONS_S, _steps_up_to, collision_flags, offroad_flags
+from .planning_metrics import collision_flags, horizon_rates, l2_errors, offroad_flags
 
 SAMPLE_KEYS = ("L2_1s", "L2_2s", "L2_3s", "L2_avg", "collision_avg", "intersection_avg")
-
-
-def _horizon_mean(per_step: np.ndarray) -> float:
-    """Mean over the 1/2/3 s horizons of the mean of ``per_step (T,)`` up to each."""
-    return float(np.mean([per_step[: _steps_up_to(t)].mean() for t in HORIZONS_S]))
 
 
 class SampleScorer:
@@ -61,14 +56,12 @@ class SampleScorer:
         gt = np.asarray(record["gt_traj"], np.float64).reshape(-1, 2)
         if pred.shape != gt.shape:
             raise ValueError(f"planned trajectory has shape {pred.shape}, expected {gt.shape}")
-        err = np.linalg.norm(pred - gt, axis=-1)
-        out = {f"L2_{int(t)}s": float(err[: _steps_up_to(t)].mean()) for t in HORIZONS_S}
-        out["L2_avg"] = float(np.mean([out[f"L2_{int(t)}s"] for t in HORIZONS_S]))
+        out = l2_errors(pred[None], gt[None])
         others, drivable, logged_collides = self._geometry(record)
         out["collision_avg"] = float("nan") if logged_collides else \
-            100.0 * _horizon_mean(collision_flags(pred, others).astype(float))
+            horizon_rates(100.0 * collision_flags(pred, others), "collision")["collision_avg"]
         out["intersection_avg"] = float("nan") if drivable is None else \
-            100.0 * _horizon_mean(offroad_flags(pred, drivable).astype(float))
+            horizon_rates(100.0 * offroad_flags(pred, drivable), "intersection")["intersection_avg"]
         return out
 
 

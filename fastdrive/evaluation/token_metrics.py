@@ -36,30 +36,14 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from fastdrive.evaluation.token_overlay import cell_edges
+from fastdrive.sim.types import FOREGROUND_CLASSES, OBJECT_CLASSES, ROAD_CLASSES, SEMANTIC_CLASSES
+from fastdrive.sim.types import SEMANTIC_ID as _ID
 
 __all__ = [
     "FG_CELL_THRESHOLD", "FOREGROUND_CLASSES", "MIN_INSTANCE_AREA", "OBJECT_CELL_THRESHOLD",
     "ImageTruth", "OBJECT_CLASSES", "ROAD_CLASSES", "SEMANTIC_CLASSES", "TokenMetrics", "image_truth", "load_token_masks",
     "pool_token_metrics", "token_class_shares", "token_metrics"
 ]
-
-SEMANTIC_CLASSES: Tuple[str, ...] = (
-    "sky", "building", "vegetation", "terrain", "sidewalk", "road", "lane_marking", "crossing", "car",
-    "truck", "bus", "pedestrian", "cyclist", "barrier", "traffic_cone", "traffic_sign", "traffic_light",
-)  # fmt: skip
-"""Semantic class names by id (a copy of ``fastdrive.sim.types.SEMANTIC_CLASSES``, checked by the tests)."""
-
-ROAD_CLASSES: Tuple[str, ...] = ("road", "lane_marking", "crossing")
-"""Classes of road tokens (drivable surface and its paint)."""
-
-OBJECT_CLASSES: Tuple[str, ...] = (
-    "car", "truck", "bus", "pedestrian", "cyclist", "barrier", "traffic_cone", "traffic_sign",
-    "traffic_light",
-)  # fmt: skip
-"""Classes of object tokens and instances: every foreground class except :data:`ROAD_CLASSES`."""
-
-FOREGROUND_CLASSES: Tuple[str, ...] = ROAD_CLASSES + OBJECT_CLASSES
-"""FastDriveVLA's foreground (``fastdrive.sim.types.FOREGROUND_CLASSES``)."""
 
 FG_CELL_THRESHOLD = 0.5
 """A token is foreground (road) when more than this share of its cell's pixels is foreground (road)."""
@@ -69,9 +53,6 @@ OBJECT_CELL_THRESHOLD = 0.25
 
 MIN_INSTANCE_AREA = 20
 """Pixels; smaller visible instances are not counted in the instance coverage."""
-
-_ID = {n: i for i, n in enumerate(SEMANTIC_CLASSES)}
-
 
 def _cell_index(shape: Tuple[int, int], grid_hw: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
     """``(H, W)`` int64 token index of each pixel and ``(N,)`` cell areas in pixels."""
@@ -353,13 +334,11 @@ def load_token_masks(data_root: str, image_rel: str) -> Optional[Tuple[np.ndarra
 
     from PIL import Image
 
-    from fastdrive.sim.ground_truth import gt_mask_path
+    from fastdrive.sim.ground_truth import gt_mask_path, load_semantic_mask
 
-    path = gt_mask_path(data_root, image_rel, "semantic")
-    if not os.path.isfile(path):
+    semantic = load_semantic_mask(data_root, image_rel)
+    if semantic is None:
         return None
-    with Image.open(path) as im:
-        semantic = np.asarray(im, dtype=np.uint8)
     inst_path = gt_mask_path(data_root, image_rel, "instance")
     instance = None
     if os.path.isfile(inst_path):

@@ -27,12 +27,13 @@ from typing import Optional, Sequence
 import torch
 
 from ..registry import PRUNERS
+from ..sim.types import OBJECT_CLASSES, ROAD_CLASSES, SEMANTIC_ID
 from ._utils import check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
 
 #: semantic ids of a FastDrive world (``fastdrive_gt/semantic_classes.json``)
-ROAD_IDS = (5, 6, 7)             # road, lane marking, crossing
-OBJECT_IDS = tuple(range(8, 17))  # car, truck, bus, pedestrian, cyclist, barrier, cone, sign, light
+ROAD_IDS = tuple(SEMANTIC_ID[c] for c in ROAD_CLASSES)      # road, lane marking, crossing
+OBJECT_IDS = tuple(SEMANTIC_ID[c] for c in OBJECT_CLASSES)  # vehicles, people, cyclists, barriers, cones, signs, lights
 CONTEXT_KEY = "token_classes"
 
 

@@ -29,3 +29,14 @@ def load_fg_mask(root: Union[str, os.PathLike], image_rel: str) -> Optional[np.n
         return None
     with Image.open(path) as im:
         return np.asarray(im.convert("L")) > 0
+
+
+def load_semantic_mask(root: Union[str, os.PathLike], image_rel: str) -> Optional[np.ndarray]:
+    """``(H, W)`` uint8 semantic class ids of an image (``semantic_classes.json``), or None where the world has none."""
+    from PIL import Image
+
+    path = gt_mask_path(root, image_rel, "semantic")
+    if not os.path.isfile(path):
+        return None
+    with Image.open(path) as im:
+        return np.asarray(im, dtype=np.uint8)

@@ -67,6 +67,10 @@ FOREGROUND_CLASSES: Tuple[str, ...] = (
     "traffic_light",
 )
 FOREGROUND_IDS: Tuple[int, ...] = tuple(SEMANTIC_ID[c] for c in FOREGROUND_CLASSES)
+#: foreground classes of the drivable surface and its paint (road tokens)
+ROAD_CLASSES: Tuple[str, ...] = ("road", "lane_marking", "crossing")
+#: every other foreground class: the objects (vehicles, people, cyclists, barriers, cones, signs, lights)
+OBJECT_CLASSES: Tuple[str, ...] = tuple(c for c in FOREGROUND_CLASSES if c not in ROAD_CLASSES)
 
 # Object kinds the renderer knows how to draw. Each object of the world has
 # one of these kinds; ``OBJECT_KIND_TO_SEMANTIC`` gives its pixel class and

@@ -206,20 +206,19 @@ class PlanningDataset(BaseDataset):
     def _token_semantics(self, cam_info: dict) -> torch.Tensor:
         """``(h * w, C)`` float32 class shares per token cell (zeros without a semantic mask)."""
         from fastdrive.evaluation.token_metrics import token_class_shares
-        from fastdrive.sim.ground_truth import gt_mask_path
+        from fastdrive.sim.ground_truth import load_semantic_mask
 
         assert self.token_grid is not None
-        path = gt_mask_path(self.data_root, cam_info["img_path"], "semantic")
-        cached = self._sem_cache.get(path)
+        key = cam_info["img_path"]
+        cached = self._sem_cache.get(key)
         if cached is None:
-            if os.path.isfile(path):
-                with Image.open(path) as im:
-                    sem = np.asarray(im)
+            sem = load_semantic_mask(self.data_root, key)
+            if sem is not None:
                 cached = torch.from_numpy(token_class_shares(sem, self.token_grid, self.num_semantic)).half()
             else:
                 cached = torch.zeros(self.token_grid[0] * self.token_grid[1], self.num_semantic, dtype=torch.float16)
             if self.cache_images:
-                self._sem_cache[path] = cached
+                self._sem_cache[key] = cached
         return cached.float()
 
     def prepare_data(self, idx: int) -> Any:
