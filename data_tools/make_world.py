@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="CAM",
         help="render only these cameras (e.g. CAM_FRONT for a front-camera planner's training world:\n"
-        "about six times faster; visibility tokens then count those cameras only) (default: all six)",
+        "one image per keyframe instead of six; visibility tokens then count those cameras only)\n"
+        "(default: all six)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

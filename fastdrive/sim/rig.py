@@ -163,7 +163,8 @@ def nuscenes_rig(image_size: Tuple[int, int] = NUSCENES_IMAGE_SIZE,
 
     Intrinsics are scaled from 1600x900 (fx, cx by W/1600; fy, cy by H/900).
     ``cameras`` keeps a subset (rig order), e.g. ``('CAM_FRONT',)`` for a
-    training world of a front-camera planner (six times cheaper to render).
+    training world of a front-camera planner (cheaper to render: one camera
+    image per keyframe instead of six).
     """
     width, height = int(image_size[0]), int(image_size[1])
     if width <= 0 or height <= 0:
