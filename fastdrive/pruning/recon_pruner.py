@@ -16,8 +16,20 @@ token (cos = 1, sin = 0: no rotation, a permutation-equivariant layer). If
 M-RoPE positions they are used instead, with the query one step before the
 smallest position on each axis.
 
-Training (a later issue) uses :meth:`ReconPruner.scores` and
-:func:`straight_through_mask`.
+The pre-LLM adapter hands every pruner the tokens' own positions, so the
+scorer sees at inference exactly the relative positions it was trained with
+(:func:`visual_mrope_positions` builds them for training, without an LLM).
+
+Weights: ``recon`` loads trained weights, never random ones silently. By
+default (``weights='shipped'``) it reads the checkpoint shipped with
+FastDrive for the embedded planner (:data:`SHIPPED_WEIGHTS`, trained with
+``configs/recon_pruner/``); a path loads another file. A file whose width or
+layout does not fit the requested pruner is a :class:`ReconCheckpointError`.
+An untrained pruner is built only when asked for explicitly: the name
+``recon_untrained``, or ``weights=None``.
+
+Training: :class:`fastdrive.models.ReconPrunerTrainer` uses
+:meth:`ReconPruner.scores` and :func:`straight_through_mask`.
 """
 
 from __future__ import annotations
@@ -32,6 +44,31 @@ from ..registry import PRUNERS
 from ._utils import all_indices, check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
 
+#: The ReconPruner trained for the embedded planner (see configs/recon_pruner/).
+SHIPPED_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
+                               "recon_pruner_tiny_fastdrive-world.pth")
+RECON_FORMAT = "fastdrive-recon-pruner"
+# constructor arguments that decide the layout of the weights
+_LAYOUT_KEYS = ("hidden_size", "num_heads", "num_kv_heads", "intermediate_size", "mrope_section")
+
+
+class ReconCheckpointError(ValueError):
+    """A ReconPruner weight file is missing, unreadable, or does not fit the requested pruner."""
+
+
+def visual_mrope_positions(grid_hw: "tuple[int, int]", batch: int = 1,
+                           device: Optional[torch.device] = None) -> torch.Tensor:
+    """``(3, B, h*w)`` M-RoPE positions (t, row, col) of one image's merged tokens, row-major.
+
+    Qwen2.5-VL's ``get_rope_index`` gives an image's tokens ``offset + (0,
+    row, col)``; attention only sees differences, so the offset is dropped.
+    """
+    h, w = int(grid_hw[0]), int(grid_hw[1])
+    rows = torch.arange(h, device=device).repeat_interleave(w)
+    cols = torch.arange(w, device=device).repeat(h)
+    pos = torch.stack([torch.zeros_like(rows), rows, cols])  # (3, N)
+    return pos[:, None].expand(3, batch, h * w)
+
 
 def default_mrope_section(head_dim: int) -> List[int]:
     """Split ``head_dim // 2`` rotary frequencies over (t, h, w) like Qwen2.5-VL's [16, 24, 24]."""
@@ -41,10 +78,29 @@ def default_mrope_section(head_dim: int) -> List[int]:
     return [t, h, half - t - h]
 
 
-def straight_through_mask(scores: torch.Tensor) -> torch.Tensor:
-    """FastDriveVLA's STE keep mask ``S + stopgrad(1[S > 0] - S)``, same shape as ``scores``."""
+def standardize_scores(scores: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``(B, N)`` scores -> per-image z-scores ``(S - mean) / std`` (same top-K order as ``S``)."""
+    return (scores - scores.mean(-1, keepdim=True)) / (scores.std(-1, keepdim=True) + eps)
+
+
+def straight_through_mask(scores: torch.Tensor, surrogate: str = "identity") -> torch.Tensor:
+    """Straight-through keep mask: ``1[S > 0]`` forward, same shape as ``scores``.
+
+    ``surrogate='identity'`` is FastDriveVLA's ``S + stopgrad(1[S > 0] - S)``
+    (gradient 1 w.r.t. ``S``); ``'sigmoid'`` passes the gradient of
+    ``sigmoid(S)`` instead (``1[S > 0] + sigmoid(S) - stopgrad(sigmoid(S))``),
+    bounded, but it fades once the scores are confident. Training on the
+    embedded host with either, on raw scores, ended with every token on one
+    side of 0 (docs/results.md); :class:`~fastdrive.models.ReconPrunerTrainer`
+    can threshold :func:`standardize_scores` instead.
+    """
     hard = (scores > 0).to(scores.dtype)
-    return scores + (hard - scores).detach()
+    if surrogate == "identity":
+        return scores + (hard - scores).detach()
+    if surrogate == "sigmoid":
+        soft = torch.sigmoid(scores)
+        return hard + (soft - soft.detach())
+    raise ValueError(f"surrogate must be 'identity' or 'sigmoid', got {surrogate!r}")
 
 
 @PRUNERS.register_module(name="recon")
@@ -68,14 +124,19 @@ class ReconPruner(TokenPruner):
         position_mode: 'sequential' or 'none' (see the module docstring).
         attn_implementation: transformers attention backend ('sdpa' or
             'eager'); attention is non-causal either way.
+        weights: trained weights: 'shipped' (the file shipped for the
+            embedded planner), a path to a file of :meth:`checkpoint_dict` /
+            an mmengine checkpoint of ``ReconPrunerTrainer``, or None for an
+            untrained pruner (asked for explicitly).
     """
 
     stage = "pre_llm"
+    trained = True  # table rows of a pruner built with weights=None say 'untrained'
 
     def __init__(self, hidden_size: int = 2048, num_heads: int = 16, num_kv_heads: int = 2,
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,
                  mrope_section: Optional[List[int]] = None, position_mode: str = "sequential",
-                 attn_implementation: str = "sdpa") -> None:
+                 attn_implementation: str = "sdpa", weights: Optional[str] = "shipped") -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -113,6 +174,10 @@ class ReconPruner(TokenPruner):
         self.rotary = Qwen2_5_VLRotaryEmbedding(config)
         self.scorer = nn.Linear(hidden_size, 1)
         self.eval()  # built for inference; a trainer calls .train()
+        self.trained = weights is not None
+        self.weights_path: Optional[str] = None
+        if weights is not None:
+            self.load_weights(SHIPPED_WEIGHTS if weights == "shipped" else weights)
 
     def _positions(self, b: int, n: int, device: torch.device,
                    context: Optional[PruningContext]) -> torch.Tensor:
@@ -157,38 +222,95 @@ class ReconPruner(TokenPruner):
         soft = straight_through_mask(s) if training else None
         return Selection(indices=topk_sorted(s.detach(), k), scores=s.detach().float(), soft_mask=soft)
 
+    def load_weights(self, path: Union[str, os.PathLike]) -> None:
+        """Load trained weights from ``path`` (see ``weights``); :class:`ReconCheckpointError` if they do not fit."""
+        path = os.fspath(path)
+        state, config = read_recon_weights(path)
+        mine = {k: self.config_dict[k] for k in _LAYOUT_KEYS}
+        theirs = {k: config[k] for k in _LAYOUT_KEYS if k in config}
+        if "hidden_size" not in theirs and "query" in state:
+            theirs["hidden_size"] = int(state["query"].shape[-1])
+        wrong = {k: (theirs[k], mine[k]) for k in theirs if list(_as_list(theirs[k])) != list(_as_list(mine[k]))}
+        if wrong:
+            detail = ", ".join(f"{k}: file {a} vs pruner {b}" for k, (a, b) in wrong.items())
+            raise ReconCheckpointError(
+                f"ReconPruner weights {path} were trained for another host ({detail}); train a pruner for this "
+                f"model (configs/recon_pruner/) and pass weights=<file>, or ask for 'recon_untrained'")
+        try:
+            self.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        except RuntimeError as exc:
+            raise ReconCheckpointError(f"ReconPruner weights {path} do not fit: {exc}") from None
+        self.weights_path = path
+
     @classmethod
-    def from_checkpoint(cls, path: Union[str, os.PathLike], prefix: Optional[str] = None,
-                        strict: bool = True, map_location: Union[str, torch.device] = "cpu",
-                        **cfg: Any) -> "ReconPruner":
-        """Build a pruner and load its weights from a file written by ``torch.save``.
-
-        Accepts a bare state dict, or a dict with ``'state_dict'`` (mmengine
-        checkpoints) and optionally ``'config'`` (constructor arguments,
-        overridden by ``cfg``). ``prefix`` (e.g. ``'pruner.'``) selects and
-        strips keys of a larger model; by default keys are used as they are
-        if they match, else the common prefix ending in ``'query'`` is found.
-        """
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-        state = blob.get("state_dict", blob) if isinstance(blob, dict) else blob
-        config = dict(blob.get("config", {})) if isinstance(blob, dict) and "state_dict" in blob else {}
+    def from_checkpoint(cls, path: Union[str, os.PathLike], **cfg: Any) -> "ReconPruner":
+        """Build a pruner sized by the file's recorded config (overridden by ``cfg``) and load it."""
+        _, config = read_recon_weights(os.fspath(path))
+        config = {k: v for k, v in config.items() if k in cls._init_names()}
         config.update(cfg)
-        if prefix is None:
-            qkeys = [key for key in state if key.endswith("query")]
-            prefix = qkeys[0][: -len("query")] if len(qkeys) == 1 else ""
-        if prefix:
-            state = {key[len(prefix):]: val for key, val in state.items() if key.startswith(prefix)}
-        if "hidden_size" not in config and "query" in state:
-            config["hidden_size"] = int(state["query"].shape[-1])
-        model = cls(**config)
-        model.load_state_dict(state, strict=strict)
-        return model
+        config["weights"] = os.fspath(path)
+        return cls(**config)
 
-    def checkpoint_dict(self) -> Dict[str, Any]:
-        """``{'state_dict', 'config'}`` for ``torch.save``; :meth:`from_checkpoint` reads it back."""
-        return {"state_dict": self.state_dict(), "config": dict(self.config_dict)}
+    @classmethod
+    def _init_names(cls) -> List[str]:
+        import inspect
+
+        return [n for n in inspect.signature(ReconPruner.__init__).parameters if n != "self"]
+
+    def checkpoint_dict(self, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """``{'format', 'state_dict', 'config', 'meta'}`` for ``torch.save``; ``weights=<file>`` reads it back."""
+        return {"format": RECON_FORMAT, "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+                "config": dict(self.config_dict), "meta": dict(meta or {})}
 
     def extra_repr(self) -> str:
         cfg = self.config_dict
         return (f"hidden_size={cfg['hidden_size']}, heads={cfg['num_heads']}, "
-                f"position_mode={self.position_mode}")
+                f"position_mode={self.position_mode}, weights={self.weights_path or 'untrained'}")
+
+
+@PRUNERS.register_module(name="recon_untrained")
+class UntrainedReconPruner(ReconPruner):
+    """ReconPruner with its random initial weights, for tests and as a labelled table row.
+
+    The same network as ``recon``; only the default is ``weights=None``.
+    """
+
+    trained = False
+
+    def __init__(self, *args: Any, weights: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(*args, weights=weights, **kwargs)
+
+
+def _as_list(value: Any) -> List[Any]:
+    """A config value as a flat list (ints and lists compare alike)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, Any]]":
+    """``(state_dict, config)`` of a ReconPruner weight file (safe ``torch.load``).
+
+    Reads :meth:`ReconPruner.checkpoint_dict` files, bare state dicts, and
+    mmengine checkpoints of ``ReconPrunerTrainer`` (keys under ``pruner.``).
+    """
+    if not os.path.isfile(path):
+        raise ReconCheckpointError(f"ReconPruner weights not found: {path} (train them with configs/recon_pruner/ "
+                                   "or ask for 'recon_untrained')")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file or arbitrary pickled objects
+        raise ReconCheckpointError(f"cannot read ReconPruner weights {path}: {exc}") from None
+    if not isinstance(blob, dict):
+        raise ReconCheckpointError(f"{path} is not a ReconPruner weight file")
+    state = blob.get("state_dict", blob)
+    config = dict(blob.get("config") or {}) if "state_dict" in blob else {}
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ReconCheckpointError(f"{path} holds no tensor state dict")
+    if "query" not in state:
+        qkeys = [k for k in state if k.endswith(".query") or k == "query"]
+        if len(qkeys) != 1:
+            raise ReconCheckpointError(f"{path} holds no ReconPruner weights (no single '*query' tensor)")
+        prefix = qkeys[0][: -len("query")]
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not config and isinstance(blob.get("meta"), dict) and isinstance(blob["meta"].get("pruner_config"), dict):
+        config = dict(blob["meta"]["pruner_config"])
+    return state, config

@@ -261,9 +261,12 @@ class PruningHandle:
         run.visual_embeds = tokens = gather_seq(embeds, lay.visual_positions)
         run.text_embeds = gather_seq(embeds, lay.text_rows)
         t0 = time.perf_counter()
+        extra = self._context_extra()
+        # the tokens' own (t, h, w) M-RoPE positions (the last three rows of 3- or 4-row position ids)
+        extra.setdefault("visual_position_ids", gather_seq(pos[-3:], lay.visual_positions, dim=-1))
         ctx = PruningContext(grid_hw=lay.grids[0], text_embeds=run.text_embeds, text_mask=lay.text_mask,
                              session_id=self.session_id, state=self._states.get(self.session_id),
-                             extra=self._context_extra())
+                             extra=extra)
         sel = self.pruner.select(tokens, self.keep, ctx)
         seconds = time.perf_counter() - t0
         num_extra = 0 if sel.extra_tokens is None else int(sel.extra_tokens.shape[1])

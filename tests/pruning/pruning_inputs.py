@@ -33,8 +33,8 @@ def full_context(b: int, n: int, d: int, t: int = 6, grid=(5, 8), seed: int = 0,
 
 def build_kwargs(name: str, d: int) -> dict:
     """Constructor arguments so every method runs at width ``d``."""
-    if name == "recon":
-        return dict(hidden_size=d, num_heads=4, num_kv_heads=2, intermediate_size=2 * d)
+    if name in ("recon", "recon_untrained"):
+        return dict(hidden_size=d, num_heads=4, num_kv_heads=2, intermediate_size=2 * d, weights=None)
     if name == "lightvla_star":
         return dict(hidden_size=d, num_queries=8)
     return {}

@@ -5,14 +5,15 @@ import torch
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLDecoderLayer
 
 from fastdrive.pruning import PruningContext, build_pruner
-from fastdrive.pruning.recon_pruner import ReconPruner, straight_through_mask
+from fastdrive.pruning.recon_pruner import (SHIPPED_WEIGHTS, ReconCheckpointError, ReconPruner,
+                                            straight_through_mask, visual_mrope_positions)
 
 CFG = dict(hidden_size=32, num_heads=4, num_kv_heads=2, intermediate_size=64)
 
 
 def _pruner(**kw):
     torch.manual_seed(0)
-    return build_pruner("recon", **{**CFG, **kw})
+    return build_pruner("recon_untrained", **{**CFG, **kw})
 
 
 def test_structure_scores_and_keep_count():
@@ -81,18 +82,60 @@ def test_checkpoint_round_trip(tmp_path):
         pruner.scorer.weight.add_(1.0)
     tokens = torch.randn(2, 8, 32)
     path = tmp_path / "recon.pth"
-    torch.save(pruner.checkpoint_dict(), path)
-    loaded = ReconPruner.from_checkpoint(path)
-    with torch.no_grad():
-        assert torch.equal(loaded.scores(tokens), pruner.scores(tokens))
-    # A larger model's state dict (mmengine-style) with a prefix and constructor args given.
+    torch.save(pruner.checkpoint_dict({"note": "test"}), path)
+    for loaded in (ReconPruner.from_checkpoint(path), build_pruner("recon", **CFG, weights=str(path))):
+        assert loaded.trained and loaded.weights_path == str(path)
+        with torch.no_grad():
+            assert torch.equal(loaded.scores(tokens), pruner.scores(tokens))
+    # an mmengine checkpoint of the trainer: keys under 'pruner.', sizes given by the caller
     path2 = tmp_path / "model.pth"
-    torch.save({"state_dict": {f"pruner.{k}": v for k, v in pruner.state_dict().items()}}, path2)
-    loaded2 = ReconPruner.from_checkpoint(path2, num_heads=4, num_kv_heads=2, intermediate_size=64)
+    torch.save({"state_dict": {f"pruner.{k}": v for k, v in pruner.state_dict().items()},
+                "meta": {"epoch": 1}}, path2)
+    loaded2 = build_pruner("recon", **CFG, weights=str(path2))
     with torch.no_grad():
         assert torch.equal(loaded2.scores(tokens), pruner.scores(tokens))
-    with pytest.raises(RuntimeError):
-        ReconPruner.from_checkpoint(path2, num_heads=4, num_kv_heads=2, intermediate_size=128)
+    with pytest.raises(ReconCheckpointError, match="do not fit"):
+        build_pruner("recon", **{**CFG, "intermediate_size": 128}, weights=str(path2))
+
+
+def test_wrong_host_missing_or_foreign_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "recon.pth"
+    torch.save(_pruner().checkpoint_dict(), path)
+    with pytest.raises(ReconCheckpointError, match=r"another host \(hidden_size: file 32 vs pruner 64"):
+        build_pruner("recon", hidden_size=64, num_heads=4, num_kv_heads=2, intermediate_size=64, weights=str(path))
+    with pytest.raises(ReconCheckpointError, match="not found"):
+        build_pruner("recon", **CFG, weights=str(tmp_path / "nope.pth"))
+    torch.save({"state_dict": {"a": torch.zeros(2)}}, tmp_path / "other.pth")
+    with pytest.raises(ReconCheckpointError, match="no ReconPruner weights"):
+        build_pruner("recon", **CFG, weights=str(tmp_path / "other.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ReconCheckpointError, match="cannot read"):
+        build_pruner("recon", **CFG, weights=str(tmp_path / "junk.pth"))
+
+
+def test_recon_loads_the_shipped_weights_untrained_only_when_asked():
+    import os
+
+    assert os.path.isfile(SHIPPED_WEIGHTS)
+    from fastdrive.planner import EmbeddedPlanner
+    from fastdrive.planner.types import PruningSpec
+
+    planner = EmbeddedPlanner.from_checkpoint()
+    shipped = planner.pool.pruner(PruningSpec("recon", 0.5))
+    assert shipped.trained and shipped.weights_path == SHIPPED_WEIGHTS
+    untrained = planner.pool.pruner(PruningSpec("recon_untrained", 0.5))
+    assert not untrained.trained and untrained.weights_path is None
+    assert "weights=untrained" in repr(untrained)
+    # the shipped file does not fit another host's width: a clear error, never random weights
+    with pytest.raises(ReconCheckpointError, match="another host"):
+        build_pruner("recon", **CFG)
+
+
+def test_visual_mrope_positions_row_major():
+    pos = visual_mrope_positions((2, 3), batch=2)
+    assert pos.shape == (3, 2, 6)
+    assert pos[0].eq(0).all()
+    assert pos[1, 0].tolist() == [0, 0, 0, 1, 1, 1] and pos[2, 1].tolist() == [0, 1, 2, 0, 1, 2]
 
 
 def test_straight_through_mask_value_and_gradient():
@@ -101,6 +144,14 @@ def test_straight_through_mask_value_and_gradient():
     assert m.tolist() == [0.0, 1.0, 1.0]
     (m * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
     assert s.grad.tolist() == [1.0, 2.0, 3.0]
+    s2 = torch.tensor([-1.0, 0.5, 20.0], requires_grad=True)
+    m2 = straight_through_mask(s2, "sigmoid")
+    assert m2.tolist() == [0.0, 1.0, 1.0]
+    m2.sum().backward()
+    sig = torch.sigmoid(s2.detach())
+    assert torch.allclose(s2.grad, sig * (1 - sig)) and float(s2.grad[2]) < 1e-6  # bounded, fades
+    with pytest.raises(ValueError, match="surrogate"):
+        straight_through_mask(s2, "tanh")
 
 
 def test_training_select_returns_soft_mask_and_wrong_width_errors():

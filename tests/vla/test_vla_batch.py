@@ -108,12 +108,12 @@ def test_detach_gives_back_the_stock_model(tiny_model, single_inputs):
 
 def _tiny_kwargs(name, cfg):
     t = cfg.text_config
-    if name == "recon":
+    if name in ("recon", "recon_untrained"):
         return dict(hidden_size=t.hidden_size,
                     num_heads=t.num_attention_heads,
                     num_kv_heads=t.num_key_value_heads,
                     intermediate_size=t.intermediate_size,
-                    mrope_section=[2, 3, 3])
+                    mrope_section=[2, 3, 3], weights=None)
     if name == "lightvla_star":
         return dict(hidden_size=t.hidden_size, num_queries=8)
     return {}

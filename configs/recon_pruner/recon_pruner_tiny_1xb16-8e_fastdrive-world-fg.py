@@ -1,0 +1,31 @@
+"""ReconPruner for the embedded planner, trained on the synthetic nuScenes-FG (shipped weights).
+
+FastDriveVLA's adversarial foreground/background reconstruction (lam 0.2
+SSIM + 0.8 MSE per branch, alpha 0.5) with a 2-layer reconstruction decoder
+at the host's width; the frozen visual tokens are cached on the first run.
+
+Reproduce (CPU, 2 cores; wall time in docs/results.md)::
+
+    python -m data_tools.make_world --out data/fastdrive_world --scenes 100 --seed 1 --cameras CAM_FRONT
+    python -m data_tools.build_fg --dataroot data/fastdrive_world --version v1.0-fastdrive \\
+        --out data/fastdrive_world_fg --segmenter box --cameras CAM_FRONT --split all
+    mim train fastdrive configs/recon_pruner/recon_pruner_tiny_1xb16-8e_fastdrive-world-fg.py --gpus 0
+    python -m fastdrive.tools.export_recon \\
+        configs/recon_pruner/recon_pruner_tiny_1xb16-8e_fastdrive-world-fg.py \\
+        work_dirs/recon_pruner_tiny_1xb16-8e_fastdrive-world-fg/epoch_8.pth \\
+        --out fastdrive/checkpoints/recon_pruner_tiny_fastdrive-world.pth
+"""
+
+from mmengine.config import read_base
+from mmengine.optim import CosineAnnealingLR, LinearLR
+
+with read_base():
+    from .._base_.recon_pruner.recon_pruner_tiny import *  # noqa: F401,F403
+
+max_epochs = 8
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=2)
+param_scheduler = [
+    dict(type=LinearLR, start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type=CosineAnnealingLR, by_epoch=True, begin=0, end=max_epochs, T_max=max_epochs, eta_min_ratio=0.01,
+         convert_to_iter_based=True),
+]

@@ -1,0 +1,81 @@
+"""Export the ReconPruner of a training checkpoint to the file ``recon`` loads (``weights=``).
+
+Example::
+
+    python -m fastdrive.tools.export_recon \\
+        configs/recon_pruner/recon_pruner_tiny_1xb16-8e_fastdrive-world-fg.py \\
+        work_dirs/recon_pruner_tiny_1xb16-8e_fastdrive-world-fg/epoch_8.pth \\
+        --out fastdrive/checkpoints/recon_pruner_tiny_fastdrive-world.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m fastdrive.tools.export_recon",
+        description="Turn an mmengine checkpoint of a ReconPrunerTrainer config into a standalone ReconPruner "
+        "weight file (the pruner only, with its sizes and provenance; loadable with weights_only=True). "
+        "The reconstruction decoder is a training device and is left out.")
+    parser.add_argument("config", help="the training config (configs/recon_pruner/...)")
+    parser.add_argument("checkpoint", help="mmengine checkpoint (.pth) written by mim train")
+    parser.add_argument("--out", required=True, help="output file (.pth)")
+    parser.add_argument("--meta", default=None, metavar="JSON", help="extra provenance, as a JSON object")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
+        if not os.path.isfile(path):
+            print(f"error: {what} not found: {path}", file=sys.stderr)
+            return 2
+    try:
+        meta = json.loads(args.meta) if args.meta else {}
+    except json.JSONDecodeError as exc:
+        print(f"error: --meta is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    import torch
+    from mmengine.config import Config
+
+    from fastdrive.engine import register_checkpoint_safe_globals
+    from fastdrive.models import ReconPrunerTrainer
+    from fastdrive.registry import MODELS
+
+    register_checkpoint_safe_globals()
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(cfg.model)
+    if not isinstance(model, ReconPrunerTrainer):
+        print(f"error: {args.config} does not build a ReconPrunerTrainer (got {type(model).__name__})",
+              file=sys.stderr)
+        return 2
+    try:
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+        if not isinstance(state, dict):
+            raise ValueError("no state_dict inside")
+        pruner_state = {k[len("pruner."):]: v for k, v in state.items() if k.startswith("pruner.")}
+        model.pruner.load_state_dict(pruner_state, strict=True)
+    except Exception as exc:
+        print(f"error: cannot load {args.checkpoint} into the config's pruner: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
+        return 2
+    info = dict(config=os.path.basename(args.config), source_checkpoint=os.path.basename(args.checkpoint),
+                epoch=(ckpt.get("meta") or {}).get("epoch"), iter=(ckpt.get("meta") or {}).get("iter"), **meta)
+    blob = model.pruner_checkpoint(info)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = f"{args.out}.tmp-{os.getpid()}"
+    torch.save(blob, tmp)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
