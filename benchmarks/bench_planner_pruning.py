@@ -95,6 +95,7 @@ def measure(args: argparse.Namespace) -> dict:
     from fastdrive.datasets.planning import PlanningDataset
     from fastdrive.evaluation.event_tags import tag_records
     from fastdrive.evaluation.pruning_sweep import ordered_indices, run_pruning_sweep
+    from fastdrive.evaluation.selection_intervals import selection_intervals
     from fastdrive.evaluation.sweep_report import sweep_to_json, sweep_token_metrics
     from fastdrive.models.driving_vla_io import PlannerCheckpointError
     from fastdrive.planner import EmbeddedPlanner
@@ -151,7 +152,11 @@ def measure(args: argparse.Namespace) -> dict:
     finally:
         if bar is not None:
             bar.close()
-    tokens = sweep_token_metrics(result, args.world, cam)
+    per_image: dict = {}
+    tokens = sweep_token_metrics(result, args.world, cam, per_sample=per_image)
+    selection = selection_intervals({k: v for k, v in per_image.items() if k != "_scenes"},
+                                    per_image.get("_scenes", []), excluded=ORACLES,
+                                    num_resamples=args.resamples) if per_image.get("_scenes") else {}
     tags = tag_records(result.records, args.world)
     argv = sys.argv[1:] if args.argv is None else args.argv
     meta = dict(command="python benchmarks/bench_planner_pruning.py " + " ".join(argv), world=args.world,
@@ -159,10 +164,12 @@ def measure(args: argparse.Namespace) -> dict:
                 load_average=args.load, wall_s=round(time.perf_counter() - t0, 1), swap_seed=args.swap_seed,
                 torch_threads=torch.get_num_threads(), image_size=list(size))
     path = args.out_json or os.path.join(tempfile.mkdtemp(prefix="fastdrive-sweep-"), "sweep.json")
-    return sweep_to_json(result, tags, path, tokens, meta, num_resamples=args.resamples)
+    return sweep_to_json(result, tags, path, tokens, meta, num_resamples=args.resamples, selection=selection)
 
 
 def run(args: argparse.Namespace) -> int:
+    from fastdrive.evaluation.selection_intervals import selection_lines
+
     if args.from_json:
         try:
             with open(args.from_json, "r", encoding="utf-8") as fh:
@@ -183,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
     meta = data.get("meta", {})
     for line in report.diagnostics_lines(data):
         print(line)
+    if data.get("selection"):
+        print("\ntoken selection (mean over images; best - next best, paired 95% scene bootstrap):")
+        for line in selection_lines(data["selection"]):
+            print("  " + line)
     print(f"{data['num_samples']} samples from {data['num_scenes']} scenes; subsets {data['subsets']}; "
           f"wall {meta.get('wall_s', '-')} s")
     caption = (

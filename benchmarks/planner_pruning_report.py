@@ -176,7 +176,18 @@ def markdown_report(data: Mapping[str, Any], command: str, caption: str, subset_
     return (f"```bash\n{command}\n```\n\n{caption}\n\n{diag}\n{format_markdown(MAIN_HEADER, main_rows(data))}\n"
             f"L2 avg (m) per event subset (in parentheses: ratio to unpruned on that subset; "
             f"`*`: its 95% interval excludes 1), methods at ratio {subset_ratio}:\n\n"
-            f"{format_markdown(subs[0], subs[1:])}")
+            f"{format_markdown(subs[0], subs[1:])}{selection_markdown(data)}")
+
+
+def selection_markdown(data: Mapping[str, Any]) -> str:
+    """Token-selection ranking per ratio with the best-vs-next interval (empty without ground truth)."""
+    from fastdrive.evaluation.selection_intervals import selection_lines
+
+    lines = selection_lines(data.get("selection") or {})
+    if not lines:
+        return ""
+    return ("\nToken selection, mean over images (best - next best: paired 95% scene-bootstrap interval of the "
+            "difference; 'best' only where it excludes 0):\n\n" + "".join(f"- {line}\n" for line in lines))
 
 
 def token_lines(data: Mapping[str, Any]) -> Dict[str, Any]:

@@ -102,7 +102,8 @@ def row_key(row: ConfigResult) -> str:
 
 
 def sweep_token_metrics(result: SweepResult, data_root: str, camera: str = "CAM_FRONT",
-                        progress: Optional[Any] = None) -> Dict[str, Dict[str, float]]:
+                        progress: Optional[Any] = None,
+                        per_sample: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, float]]:
     """Pooled object-level token metrics of every row with kept tokens (and the unpruned run).
 
     For each scored sample, the ground truth of ``camera`` (``fastdrive_gt``
@@ -110,6 +111,11 @@ def sweep_token_metrics(result: SweepResult, data_root: str, camera: str = "CAM_
     (:func:`.token_metrics.image_truth`) and every row's kept set is scored
     on it; counts are pooled over samples (:func:`.token_metrics.pool_token_metrics`).
     Empty when the dataroot has no ground truth (real nuScenes).
+
+    ``per_sample`` (a dict, filled in place) receives the per-image
+    :class:`~.token_metrics.TokenMetrics` of every row, ``{'method@ratio':
+    [...]}``, and their scenes under ``'_scenes'`` (for
+    :func:`.selection_intervals.selection_intervals`).
     """
     from .token_metrics import image_truth, load_token_masks, pool_token_metrics
 
@@ -117,15 +123,20 @@ def sweep_token_metrics(result: SweepResult, data_root: str, camera: str = "CAM_
         return {}
     rows = [result.unpruned] + [r for r in result.rows if r.ratio > 0 and r.kept is not None]
     per: Dict[str, List[Any]] = {row_key(r): [] for r in rows}
+    scenes: List[Any] = []
     for i, record in enumerate(result.records):
         masks = load_token_masks(data_root, record["cams"][camera]["img_path"])
         if masks is not None:
+            scenes.append(result.scenes[i] if len(result.scenes) > i else record.get("scene_token"))
             truth = image_truth(masks[0], result.grid_hw, masks[1])
             for r in rows:
                 kept = np.ones(truth.fg.size, bool) if r.kept is None else r.kept[i]
                 per[row_key(r)].append(truth.metrics(kept))
         if progress is not None:
             progress(1)
+    if per_sample is not None:
+        per_sample.update(per)
+        per_sample["_scenes"] = scenes
     return {k: pool_token_metrics(v) for k, v in per.items() if v}
 
 
@@ -173,10 +184,12 @@ def _num(x: Any) -> Optional[float]:
 
 def sweep_to_json(result: SweepResult, tags: Sequence[SampleTags], path: str,
                   token_metrics: Optional[Mapping[str, Mapping[str, Any]]] = None,
-                  meta: Optional[Mapping[str, Any]] = None, num_resamples: int = 2000) -> Dict[str, Any]:
+                  meta: Optional[Mapping[str, Any]] = None, num_resamples: int = 2000,
+                  selection: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Write every row (and reference row) with its subsets and intervals to ``path``; returns the data.
 
-    ``token_metrics``: ``{'method@ratio': pooled token metrics}`` to store beside the rows.
+    ``token_metrics``: ``{'method@ratio': pooled token metrics}`` to store beside the rows;
+    ``selection``: :func:`.selection_intervals.selection_intervals` output.
     """
     masks = subsets(tags)
     rows = [row_summary(result, result.unpruned, masks, num_resamples=num_resamples)]
@@ -185,7 +198,8 @@ def sweep_to_json(result: SweepResult, tags: Sequence[SampleTags], path: str,
     data = dict(meta=dict(meta or {}), num_samples=result.num_samples, num_scenes=result.num_scenes,
                 pairing=result.pairing, subsets={k: int(v.sum()) for k, v in masks.items()}, rows=rows,
                 token_metrics=dict(token_metrics or {}),
-                oracle_range=oracle_ranges(result, masks, num_resamples=num_resamples))
+                oracle_range=oracle_ranges(result, masks, num_resamples=num_resamples),
+                selection=dict(selection or {}))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:

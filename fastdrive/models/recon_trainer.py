@@ -64,6 +64,12 @@ class ReconPrunerTrainer(BaseModel):
         ste: gradient surrogate of the straight-through mask: 'identity'
             (FastDriveVLA's) or 'sigmoid' (see
             :func:`~fastdrive.pruning.recon_pruner.straight_through_mask`).
+        init_score_bias: start value of the scorer's bias (None: PyTorch's
+            default). A clearly negative bias starts training with every
+            token scored background (the foreground set empty): the
+            reconstruction gradient then tells each token how much the
+            foreground reconstruction would gain from it, the signal that
+            ranked tokens best on the embedded host (docs/results.md).
         standardize: threshold each image's z-scored ``S`` (``(S - mean) /
             std``) instead of ``S`` itself. The top-K order, which is all
             inference uses, is unchanged; in training, neither branch can be
@@ -79,7 +85,7 @@ class ReconPrunerTrainer(BaseModel):
     def __init__(self, host: Dict[str, Any], pruner: Optional[Dict[str, Any]] = None, decoder_depth: int = 6,
                  lam: float = 0.2, alpha: float = 0.5, objective: str = "adversarial",
                  init_layer: Optional[int] = None, recon_unit: Optional[int] = None, ste: str = "identity",
-                 standardize: bool = False, seed: int = 0,
+                 standardize: bool = False, init_score_bias: Optional[float] = None, seed: int = 0,
                  data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         if objective not in OBJECTIVES:
@@ -108,6 +114,8 @@ class ReconPrunerTrainer(BaseModel):
             torch.random.set_rng_state(rng)
         if init_layer is not None:
             self.pruner.decoder_layer.load_state_dict(self.host.layer_state(int(init_layer)))
+        if init_score_bias is not None:
+            nn.init.constant_(self.pruner.scorer.bias, float(init_score_bias))
         self.pruner.train()
 
     # ------------------------------------------------------------------ pieces

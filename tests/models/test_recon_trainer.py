@@ -141,3 +141,12 @@ def test_standardized_threshold_keeps_both_branches_and_the_ranking(host_file):
     img, fg = _batch()
     losses = model(img, fg, mode="loss")
     assert 0.0 < float(losses["pos_share"]) < 1.0
+
+
+def test_negative_score_bias_starts_with_an_empty_foreground_set(host_file):
+    model = _model(host_file, init_score_bias=-4.0, ste="sigmoid")
+    assert torch.all(model.pruner.scorer.bias == -4.0)
+    img, fg = _batch()
+    with torch.no_grad():
+        losses = model(img, fg, mode="loss")
+    assert float(losses["pos_share"]) == 0.0

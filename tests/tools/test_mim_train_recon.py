@@ -19,7 +19,7 @@ import pytest
 import torch
 from mim_testing import installed_with, mim_executable
 
-CONFIG = "recon_pruner_tiny_1xb16-8e_fastdrive-world-fg.py"
+CONFIG = "recon_pruner_tiny_1xb16-4e_fastdrive-world-fg.py"
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not installed_with(f".mim/configs/recon_pruner/{CONFIG}"),

@@ -127,9 +127,9 @@ class ReconFGDataset(NuScenesFGDataset):
         return self._tokens
 
     # ------------------------------------------------------------------ items
-    def load_item(self, idx: int) -> Dict[str, torch.Tensor]:
-        """``{'img', 'fg'}`` of item ``idx`` (from the prepared cache when there is one)."""
-        if self.cache_dir is not None or self._prepared is not None:
+    def load_item(self, idx: int, use_cache: bool = True) -> Dict[str, torch.Tensor]:
+        """``{'img', 'fg'}`` of item ``idx`` (from the prepared cache when there is one and ``use_cache``)."""
+        if use_cache and (self.cache_dir is not None or self._prepared is not None):
             prep = self.prepared()
             return {"img": prep["img"][idx], "fg": prep["fg"][idx]}
         info = self.get_data_info(idx)
