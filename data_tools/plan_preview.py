@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scenes to use (default: %(default)s)")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="exported driving-VLA file (default: the planner shipped with FastDrive)")
-    p.add_argument("--method", default="fastv", help="pruner name (fastdrive.pruning.list_pruners; "
+    p.add_argument("--method", default="recon", help="pruner name (fastdrive.pruning.list_pruners; "
                    "default: %(default)s)")
     p.add_argument("--ratios", nargs="+", type=float, default=[0.0, 0.5, 0.75], metavar="P",
                    help="pruning ratios, share of visual tokens removed, in [0, 1); 0 = unpruned "
@@ -136,11 +136,16 @@ def plan_split(planner: Any, ds: Any, method: str, ratios: Sequence[float], draw
 
     from fastdrive.evaluation.pruning_sweep import run_pruning_sweep
 
+    from fastdrive.planner.types import PruningSpec
+
     wanted, drawn = set(draw), []
     keys = [("none", 0.0) if r == 0 else (method, float(r)) for r in ratios]
+    active = [r for r in ratios if r > 0]
+    if active and hasattr(planner, "pool"):  # fail before planning, with the pruner's own message
+        planner.pool.pruner(PruningSpec(method, active[0]))
 
     def keep(pos: int, record: Mapping[str, Any], plans: Mapping[Tuple[str, float], Any]) -> None:
-        if pos in wanted:
+        if pos in wanted and all(k in plans for k in keys):
             drawn.append((record, [plans[k] for k in keys]))
 
     with tqdm(total=num_scored, unit="sample", desc="planning", file=sys.stderr,

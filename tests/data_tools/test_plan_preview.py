@@ -43,7 +43,7 @@ def test_tiny_planner_rows_table_and_metrics(planning_world_root, tiny_ckpt, tmp
     out = tmp_path / "sub" / "preview.png"
     ratios = [0.0, 0.5, 0.75]
     rc = main(["--dataroot", planning_world_root, "--checkpoint", tiny_ckpt, "--ratios", *map(str, ratios),
-               "--num", "3", "--out", str(out), "--quiet"])
+               "--num", "3", "--out", str(out), "--quiet", "--method", "fastv"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert captured.err == ""  # --quiet: no progress bar
@@ -95,7 +95,17 @@ def test_shipped_checkpoint_is_the_default(planning_world_root, tmp_path, capsys
     total = int(rows[0]["tokens_kept"].split("/")[1])
     assert total >= 144  # the shipped model: at least 144 visual tokens per frame
     assert [float(r["tokens_kept"].split("/")[0]) for r in rows] == [total, math.floor(total * 0.25)]
+    assert [r["method"] for r in rows] == ["-", "recon"]  # the trained ReconPruner by default
     assert np.asarray(Image.open(out)).shape[0] == round(ROW_INCHES * DPI)
+
+
+def test_default_recon_on_a_planner_of_another_width_is_a_clear_error(planning_world_root, tiny_ckpt, tmp_path,
+                                                                     capsys):
+    rc = main(["--dataroot", planning_world_root, "--checkpoint", tiny_ckpt, "--ratios", "0", "0.5", "--num", "1",
+               "--out", str(tmp_path / "x.png"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "trained for another host" in err and "recon_untrained" in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_choose_spreads_evenly():
