@@ -154,8 +154,7 @@ def measure(args: argparse.Namespace) -> dict:
             bar.close()
     per_image: dict = {}
     tokens = sweep_token_metrics(result, args.world, cam, per_sample=per_image)
-    selection = selection_intervals({k: v for k, v in per_image.items() if k != "_scenes"},
-                                    per_image.get("_scenes", []), excluded=ORACLES,
+    selection = selection_intervals(per_image, per_image.get("_scenes", []), excluded=ORACLES,
                                     num_resamples=args.resamples) if per_image.get("_scenes") else {}
     tags = tag_records(result.records, args.world)
     argv = sys.argv[1:] if args.argv is None else args.argv

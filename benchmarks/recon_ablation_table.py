@@ -49,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/recon_ablation_table.py", description=__doc__.split("\n\n")[0])
     p.add_argument("work_dirs", nargs="+", help="mmengine work dirs of ReconPrunerTrainer runs")
     args = p.parse_args(argv)
-    header = ["run", *[c.split("/")[1] for c in COLUMNS], "train pos_share", "max grad norm"]
+    header = ["run", *[c.split("/")[1] for c in COLUMNS], "train pos_share", "train loss", "max grad norm"]
     rows: List[List[str]] = []
     for wd in args.work_dirs:
         run = read_run(wd)
@@ -58,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             continue
         name = os.path.basename(wd.rstrip("/"))
         rows.append([name, *[f"{run[c]:.3f}" if c in run else "-" for c in COLUMNS],
-                     f"{run.get('train_pos_share', float('nan')):.3f}", f"{run['max_grad_norm']:.3g}"])
+                     f"{run.get('train_pos_share', float('nan')):.3f}", f"{run.get('train_loss', float('nan')):.4f}",
+                     f"{run['max_grad_norm']:.3g}"])
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:

@@ -36,7 +36,7 @@ host_path = "checkpoints/Qwen2.5-VL-3B-Instruct"
 
 model = dict(model, host=dict(kind="qwen25vl", path=host_path, image_size=image_size, dtype="bfloat16"),
              decoder_depth=6, init_layer=0, recon_unit=None,
-             ste="identity")  # the paper's straight-through estimator
+             ste="identity", init_score_bias=None)  # the paper's straight-through estimator and init
 _dataset = dict(type=ReconFGDataset, image_size=image_size, cache_dir=None,  # noqa: F405
                 data_prefix=dict(img_path=data_root, mask_path=fg_root))
 train_dataloader = dict(train_dataloader, batch_size=4, num_workers=4, persistent_workers=True,  # noqa: F405

@@ -37,7 +37,7 @@ def recon_panel(img: torch.Tensor, scores: torch.Tensor, grid_hw: Tuple[int, int
         recons: ``(3, h, w)`` reconstructions in [0, 1], any size (shown at ``H x W``; None entries skipped).
 
     Returns:
-        ``(H, W * (3 + len(recons)), 3)`` uint8.
+        ``(H, W * (3 + R), 3)`` uint8, ``R`` the reconstructions that are not None.
     """
     import matplotlib
 

@@ -47,6 +47,8 @@ def selection_intervals(per_sample: Mapping[str, Sequence[Any]], scenes: Sequenc
     scenes = np.asarray(list(scenes), object)
     by_ratio: Dict[str, Dict[str, Sequence[Any]]] = {}
     for key, values in per_sample.items():
+        if key.startswith("_"):  # e.g. '_scenes' of sweep_token_metrics
+            continue
         method, ratio = key.rsplit("@", 1)
         if method in excluded or float(ratio) == 0.0:
             continue

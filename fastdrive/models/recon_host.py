@@ -38,11 +38,20 @@ class ReconHost(nn.Module):
             28; default: the embedded planner's own input size (required for
             'qwen25vl').
         dtype: 'float32', 'bfloat16' or 'float16' for the tower's weights.
+        keep_layer: index of the LLM decoder layer whose weights are kept
+            (:meth:`layer_state`, to initialise the pruner layer); the rest of
+            the LLM is dropped after loading.
     """
 
+    DTYPES = ("float32", "bfloat16", "float16")
+
     def __init__(self, kind: str = "embedded", path: Optional[str] = None,
-                 image_size: Optional[Tuple[int, int]] = None, dtype: str = "float32") -> None:
+                 image_size: Optional[Tuple[int, int]] = None, dtype: str = "float32",
+                 keep_layer: Optional[int] = None) -> None:
         super().__init__()
+        if dtype not in self.DTYPES:
+            raise ValueError(f"host dtype must be one of {self.DTYPES}, got {dtype!r}")
+        self.dtype_name = dtype
         torch_dtype = getattr(torch, dtype)
         if kind == "embedded":
             from ..planner.embedded import DEFAULT_CHECKPOINT
@@ -73,8 +82,15 @@ class ReconHost(nn.Module):
         self.unit = unit
         self.grid_hw: Tuple[int, int] = (self.image_size[1] // unit, self.image_size[0] // unit)
         self.visual = vlm.model.visual.to(torch_dtype)
-        # keep only the LLM layers (for init_layer), not the embeddings or the head
-        self.llm_layers = vlm.model.language_model.layers
+        layers = vlm.model.language_model.layers
+        self.num_llm_layers = len(layers)
+        self._layer: Dict[int, Dict[str, torch.Tensor]] = {}
+        if keep_layer is not None:
+            if not -len(layers) <= keep_layer < len(layers):
+                raise ValueError(f"init_layer {keep_layer} is outside the host's {len(layers)} LLM layers")
+            self._layer[int(keep_layer)] = {k: v.detach().float().clone()
+                                            for k, v in layers[keep_layer].state_dict().items()}
+        del vlm  # the LLM is not needed: only the vision tower (and that one layer's weights) stay
         self.requires_grad_(False)
         self.eval()
 
@@ -97,14 +113,14 @@ class ReconHost(nn.Module):
         return host_pruner_kwargs("recon", self.config)
 
     def layer_state(self, index: int) -> Dict[str, torch.Tensor]:
-        """State dict of LLM decoder layer ``index`` (to initialise the pruner layer)."""
-        if not -len(self.llm_layers) <= index < len(self.llm_layers):
-            raise ValueError(f"init_layer {index} is outside the host's {len(self.llm_layers)} LLM layers")
-        return {k: v.detach().float().clone() for k, v in self.llm_layers[index].state_dict().items()}
+        """State dict (float32 copy) of LLM decoder layer ``index``, kept at load time (``keep_layer``)."""
+        if int(index) not in self._layer:
+            raise ValueError(f"LLM layer {index} was not kept when the host was loaded (keep_layer)")
+        return {k: v.clone() for k, v in self._layer[int(index)].items()}
 
     def fingerprint(self) -> str:
         """Short hash of the host's weights and input size (keys the feature cache)."""
-        h = hashlib.sha1(f"{self.kind}|{self.image_size}".encode())
+        h = hashlib.sha1(f"{self.kind}|{self.image_size}|{self.dtype_name}".encode())
         files = [self.path] if os.path.isfile(self.path) else sorted(
             os.path.join(self.path, f) for f in os.listdir(self.path) if f.endswith((".safetensors", ".bin")))
         for f in files:  # name, size and the first and last MiB: content-keyed, cheap for 7 GB shards

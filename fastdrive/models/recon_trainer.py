@@ -7,8 +7,9 @@ For a batch of camera images with binary foreground masks (nuScenes-FG):
 2. the :class:`~fastdrive.pruning.recon_pruner.ReconPruner` scores them,
    ``S (B, N)``, with the tokens' own M-RoPE positions (the same the
    pruning adapter hands it at inference);
-3. ``M~ = S + stopgrad(1[S > 0] - S)`` (straight-through; with
-   ``standardize`` the per-image z-scores of ``S`` are thresholded instead);
+3. ``M~ = S + stopgrad(1[S > 0] - S)`` (straight-through; ``ste='sigmoid'``
+   passes the gradient of ``sigmoid(S)`` instead, and with ``standardize``
+   the per-image z-scores of ``S`` are thresholded);
 4. ``V_fg = M~ ⊙ V`` and ``V_bg = (1 - M~) ⊙ V`` (zeroed, length N kept);
 5. one shared :class:`~.recon_decoder.ReconDecoder` reconstructs the image
    masked to the foreground from ``V_fg`` and the image masked to the
@@ -28,7 +29,9 @@ supervised reference, no decoder).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+import os
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -92,7 +95,10 @@ class ReconPrunerTrainer(BaseModel):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not 0.0 <= lam <= 1.0 or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"lam and alpha must be in [0, 1], got lam={lam}, alpha={alpha}")
-        self.host = ReconHost(**host)
+        self.host = ReconHost(**host, keep_layer=init_layer)
+        # the frozen host is rebuilt from its own file: checkpoints hold only what trains
+        self._register_state_dict_hook(_drop_host_keys)
+        self.register_load_state_dict_pre_hook(_fill_host_keys)
         self.lam, self.alpha, self.objective = float(lam), float(alpha), objective
         straight_through_mask(torch.zeros(1), ste)  # validates the name
         self.ste = ste
@@ -120,7 +126,7 @@ class ReconPrunerTrainer(BaseModel):
 
     # ------------------------------------------------------------------ pieces
     @property
-    def grid_hw(self):
+    def grid_hw(self) -> Tuple[int, int]:
         """``(h, w)`` token grid of the host's input size."""
         return self.host.grid_hw
 
@@ -213,8 +219,21 @@ class ReconPrunerTrainer(BaseModel):
 
     def pruner_checkpoint(self, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """The trained pruner as a ``weights=`` file's contents (see :meth:`ReconPruner.checkpoint_dict`)."""
-        info = dict(host_kind=self.host.kind, host=self.host.path, host_fingerprint=self.host.fingerprint(),
+        info = dict(host_kind=self.host.kind, host=os.path.basename(self.host.path),
+                    host_fingerprint=self.host.fingerprint(),
                     image_size=list(self.host.image_size), objective=self.objective, lam=self.lam, alpha=self.alpha,
                     ste=self.ste, standardize=self.standardize)
         info.update(meta or {})
         return self.pruner.checkpoint_dict(info)
+
+
+def _drop_host_keys(module: nn.Module, state: Dict[str, Any], prefix: str, local_metadata: Any) -> None:
+    """State-dict hook: leave the frozen host's tensors out."""
+    for key in [k for k in state if k.startswith(prefix + "host.")]:
+        del state[key]
+
+
+def _fill_host_keys(module: nn.Module, state: Dict[str, Any], prefix: str, *args: Any) -> None:
+    """Load pre-hook: take the host's tensors from the model itself (checkpoints do not carry them)."""
+    for key, value in module.host.state_dict(prefix=prefix + "host.").items():
+        state.setdefault(key, value)

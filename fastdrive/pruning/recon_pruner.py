@@ -49,7 +49,7 @@ SHIPPED_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(_
                                "recon_pruner_tiny_fastdrive-world.pth")
 RECON_FORMAT = "fastdrive-recon-pruner"
 # constructor arguments that decide the layout of the weights
-_LAYOUT_KEYS = ("hidden_size", "num_heads", "num_kv_heads", "intermediate_size", "mrope_section")
+_LAYOUT_KEYS = ("hidden_size", "num_heads", "num_kv_heads", "intermediate_size", "mrope_section", "rope_theta")
 
 
 class ReconCheckpointError(ValueError):
@@ -131,7 +131,6 @@ class ReconPruner(TokenPruner):
     """
 
     stage = "pre_llm"
-    trained = True  # table rows of a pruner built with weights=None say 'untrained'
 
     def __init__(self, hidden_size: int = 2048, num_heads: int = 16, num_kv_heads: int = 2,
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,
@@ -174,7 +173,7 @@ class ReconPruner(TokenPruner):
         self.rotary = Qwen2_5_VLRotaryEmbedding(config)
         self.scorer = nn.Linear(hidden_size, 1)
         self.eval()  # built for inference; a trainer calls .train()
-        self.trained = weights is not None
+        self.trained = weights is not None  # False: random weights (the 'recon_untrained' rows)
         self.weights_path: Optional[str] = None
         if weights is not None:
             self.load_weights(SHIPPED_WEIGHTS if weights == "shipped" else weights)
@@ -275,8 +274,6 @@ class UntrainedReconPruner(ReconPruner):
     The same network as ``recon``; only the default is ``weights=None``.
     """
 
-    trained = False
-
     def __init__(self, *args: Any, weights: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(*args, weights=weights, **kwargs)
 
@@ -295,6 +292,9 @@ def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, A
     if not os.path.isfile(path):
         raise ReconCheckpointError(f"ReconPruner weights not found: {path} (train them with configs/recon_pruner/ "
                                    "or ask for 'recon_untrained')")
+    from ..engine.checkpoint import register_checkpoint_safe_globals
+
+    register_checkpoint_safe_globals()  # mmengine checkpoints (message hub, numpy) under weights_only=True
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file or arbitrary pickled objects

@@ -27,6 +27,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("checkpoint", help="mmengine checkpoint (.pth) written by mim train")
     parser.add_argument("--out", required=True, help="output file (.pth)")
     parser.add_argument("--meta", default=None, metavar="JSON", help="extra provenance, as a JSON object")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="the overrides the run was trained with (e.g. model.host.path=/ckpt/Impromptu-VLA-3B)")
     return parser.parse_args(argv)
 
 
@@ -48,9 +50,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     from fastdrive.models import ReconPrunerTrainer
     from fastdrive.registry import MODELS
 
+    from fastdrive.tools._common import parse_cfg_options
+
     register_checkpoint_safe_globals()
     cfg = Config.fromfile(args.config)
-    model = MODELS.build(cfg.model)
+    try:
+        if args.cfg_options:
+            cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
+        model = MODELS.build(cfg.model)
+    except Exception as exc:  # a host path that is not there, a malformed override, ...
+        print(f"error: cannot build the model of {args.config}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     if not isinstance(model, ReconPrunerTrainer):
         print(f"error: {args.config} does not build a ReconPrunerTrainer (got {type(model).__name__})",
               file=sys.stderr)

@@ -35,13 +35,24 @@ def test_cache_hook_encodes_once_and_reuses_the_file(tmp_path, model):
     fresh = ReconFGDataset(ann_file=ann, image_size=(112, 56), cache_dir=str(tmp_path / "c"), progress=False)
     model.host.encode = lambda *a: (_ for _ in ()).throw(AssertionError("encoded again"))
     hook.attach(model, fresh)
-    assert torch.equal(fresh.tokens, ds.tokens)
-    # the cached tokens give the same loss as encoding on the fly (up to float16)
-    item = fresh[0]
+    assert torch.equal(fresh.tokens, ds.tokens) and "tokens" in fresh[0]
     # datasets without a cache_dir are left alone
     plain = ReconFGDataset(ann_file=ann, image_size=(112, 56))
     hook.attach(model, plain)
-    assert plain.tokens is None and "tokens" in item
+    assert plain.tokens is None
+
+
+def test_host_fingerprint_keys_weights_size_and_dtype(tmp_path, model):
+    from fastdrive.models.recon_host import ReconHost
+
+    path = model.host.path
+    base = ReconHost(path=path).fingerprint()
+    assert base == model.host.fingerprint()
+    assert ReconHost(path=path, dtype="bfloat16").fingerprint() != base
+    assert ReconHost(path=path, image_size=(56, 56)).fingerprint() != base
+    other = tmp_path / "other.pth"
+    export_driving_vla(DrivingVLA(vlm=tiny_vlm(), image_size=(112, 56), seed=3), other, half=False)
+    assert ReconHost(path=str(other)).fingerprint() != base
 
 
 def test_recon_panel_layout():

@@ -120,8 +120,10 @@ def test_supervised_reference_and_bad_arguments(host_file):
 
 
 def test_init_layer_copies_the_host_llm_layer_and_half_resolution(host_file):
+    from fastdrive.models.driving_vla_io import load_driving_vla
+
     model = _model(host_file, init_layer=1, recon_unit=14)
-    ref = model.host.llm_layers[1].state_dict()
+    ref = load_driving_vla(host_file).vlm.model.language_model.layers[1].state_dict()
     for k, v in model.pruner.decoder_layer.state_dict().items():
         assert torch.equal(v, ref[k])
     img, fg = _batch()
@@ -150,3 +152,15 @@ def test_negative_score_bias_starts_with_an_empty_foreground_set(host_file):
     with torch.no_grad():
         losses = model(img, fg, mode="loss")
     assert float(losses["pos_share"]) == 0.0
+
+
+def test_checkpoints_leave_the_frozen_host_out_and_load_back(host_file):
+    model = _model(host_file, seed=1)
+    state = model.state_dict()
+    assert state and not any(k.startswith("host.") for k in state)
+    assert any(k.startswith("pruner.") for k in state) and any(k.startswith("decoder.") for k in state)
+    other = _model(host_file, seed=2)
+    other.load_state_dict(state, strict=True)  # the host's tensors come from the model itself
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in state.items())
+    with pytest.raises(ValueError, match="dtype"):
+        ReconPrunerTrainer(host=dict(kind="embedded", path=host_file, dtype="bf16"))

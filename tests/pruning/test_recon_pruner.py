@@ -126,6 +126,10 @@ def test_recon_loads_the_shipped_weights_untrained_only_when_asked():
     untrained = planner.pool.pruner(PruningSpec("recon_untrained", 0.5))
     assert not untrained.trained and untrained.weights_path is None
     assert "weights=untrained" in repr(untrained)
+    assert untrained.hidden_size == shipped.hidden_size == 128  # sized from the host, like recon
+    tokens = torch.randn(1, 144, 128)
+    assert untrained.select(tokens, 0.5).indices.shape == (1, 72)
+    assert not torch.equal(untrained.select(tokens, 0.5).indices, shipped.select(tokens, 0.5).indices)
     # the shipped file does not fit another host's width: a clear error, never random weights
     with pytest.raises(ReconCheckpointError, match="another host"):
         build_pruner("recon", **CFG)

@@ -103,6 +103,10 @@ def test_train_resume_load_from_test_and_export(tmp_path: Path, fg_index) -> Non
     pruner = build_pruner("recon", **planner.pool.model_defaults("recon"), weights=str(exported))
     state = {k[len("pruner."):]: v for k, v in final["state_dict"].items() if k.startswith("pruner.")}
     assert all(torch.equal(pruner.state_dict()[k], v) for k, v in state.items())
+    assert not any(k.startswith("host.") for k in final["state_dict"])  # the frozen host is not stored
+    # an mmengine checkpoint (message hub and all) is a valid weights file too
+    direct = build_pruner("recon", **planner.pool.model_defaults("recon"), weights=str(work / "epoch_3.pth"))
+    assert all(torch.equal(direct.state_dict()[k], v) for k, v in state.items())
     bad = subprocess.run([sys.executable, "-m", "fastdrive.tools.export_recon", "nope.py", "x.pth", "--out", "y"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "config not found" in bad.stderr

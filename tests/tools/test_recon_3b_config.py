@@ -48,8 +48,9 @@ def test_3b_config_builds_and_runs_one_iteration(tmp_path):
     before = {k: v.clone() for k, v in runner.model.pruner.state_dict().items()}
     text = runner.model.host.config.text_config
     assert runner.model.pruner.hidden_size == text.hidden_size and len(runner.model.decoder.layers) == 6
-    layer0 = runner.model.host.llm_layers[0].state_dict()
+    layer0 = build_tiny_qwen25vl(seed=0).model.language_model.layers[0].state_dict()
     assert all(torch.equal(before[f"decoder_layer.{k}"], v) for k, v in layer0.items())  # init_layer=0
+    assert not any(k.startswith("host.") for k in runner.model.state_dict())  # checkpoints skip the host
     runner.train()
     assert runner.iter == 1
     after = runner.model.pruner.state_dict()

@@ -1,4 +1,4 @@
-"""The tiny ReconPruner recipe on a 2-epoch schedule (the ablations' length; the shipped run is 8 epochs)."""
+"""The tiny ReconPruner recipe on a 2-epoch schedule (the ablations' length; the shipped run kept epoch 2 of 4)."""
 
 from mmengine.config import read_base
 from mmengine.optim import CosineAnnealingLR, LinearLR

@@ -85,11 +85,17 @@ class ReconFGDataset(NuScenesFGDataset):
 
     # ------------------------------------------------------------------ cache
     def cache_key(self) -> str:
-        """Hash of what decides the prepared data: the items' paths, the size and the classes."""
+        """Hash of what decides the prepared data: the size, the classes, and each item's files
+        (path, size, modification time: a rebuilt mask set is a new key)."""
         h = hashlib.sha1(f"{self.image_size}|{self.fg_classes}".encode())
         for i in range(len(self)):
             info = self.get_data_info(i)
-            h.update(f"{info['img_path']}|{info['mask_path']}".encode())
+            for path in (info["img_path"], info["mask_path"]):
+                try:
+                    st = os.stat(path)
+                    h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode())
+                except OSError:  # missing file: reported when the item is read
+                    h.update(f"{path}|missing".encode())
         return h.hexdigest()[:16]
 
     def prepared(self) -> Dict[str, torch.Tensor]:
