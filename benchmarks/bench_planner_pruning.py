@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_planner_pruning.py --world DIR [--version v1.0-fastdrive] [--split val]
         [--checkpoint PATH] [--methods M ...] [--no-oracles] [--ratios 0 0.25 0.5 0.75] [--limit N]
-        [--pairing config|sample] [--no-swap] [--grey] [--swap-seed S] [--resamples R]
+        [--pairing config|sample] [--no-swap] [--grey] [--recon-weights FILE] [--swap-seed S] [--resamples R]
         [--image-size W H] [--threads T] [--out-json PATH] [--out-md PATH] [--out-png PATH]
     python benchmarks/bench_planner_pruning.py --from-json PATH [--out-md PATH] [--out-png PATH]
 
@@ -71,6 +71,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     ap.add_argument("--no-swap", action="store_true", help="skip the camera-swap reference row")
     ap.add_argument("--swap-seed", type=int, default=0, help="seed of the camera-swap partners")
     ap.add_argument("--grey", action="store_true", help="add the (out-of-distribution) grey-frame row")
+    ap.add_argument("--recon-weights", default=None, metavar="FILE",
+                    help="ReconPruner weights for the 'recon' rows (default: the shipped ones)")
     ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples over scenes")
     ap.add_argument("--image-size", nargs=2, type=int, metavar=("W", "H"), default=None,
                     help="size images are loaded at (default: the model's input size)")
@@ -119,6 +121,8 @@ def measure(args: argparse.Namespace) -> dict:
     bad = [r for r in args.ratios if not 0.0 <= r < 1.0]
     if bad:
         raise CliError(f"ratios must be in [0, 1), got {bad}")
+    if args.recon_weights and not os.path.isfile(args.recon_weights):
+        raise CliError(f"--recon-weights not found: {args.recon_weights}")
     if args.limit is not None and args.limit < 1:
         raise CliError("--limit must be at least 1")
     if args.threads:
@@ -144,7 +148,9 @@ def measure(args: argparse.Namespace) -> dict:
         bar = tqdm(total=total, unit="sample", desc="planning", file=sys.stderr)
     cam = planner.cameras[0]
     try:
-        result = run_pruning_sweep(planner, ds, methods, args.ratios, limit=args.limit, pairing=args.pairing,
+        options = {"recon": {"weights": args.recon_weights}} if args.recon_weights else None
+        result = run_pruning_sweep(planner, ds, methods, args.ratios, options=options, limit=args.limit,
+                                   pairing=args.pairing,
                                    progress=bar.update if bar is not None else None,
                                    fg_mask=world_masks(args.world, cam, "fg"), blind=args.grey,
                                    swap=not args.no_swap, swap_seed=args.swap_seed,

@@ -7,7 +7,11 @@ paired scene bootstrap of the difference of means (:func:`.bootstrap.scene_boots
 "Best" may be claimed only where that interval excludes 0. Every method is
 also compared with a named reference method (ReconPruner by default).
 Images where a metric is undefined (no instance in view) drop out of that
-metric's pairs.
+metric's pairs. Methods that do not keep the ratio's budget (adaptive
+counts: LightVLA keeps what its queries pick, VLA-Pruner's union can exceed
+the budget) are left out of the ranking and listed as ``off_budget`` with
+their mean keep share: a method keeping 8 tokens is not comparable on
+precision with one keeping 36.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def _interval(iv: Any) -> Dict[str, Any]:
 def selection_intervals(per_sample: Mapping[str, Sequence[Any]], scenes: Sequence[Any],
                         excluded: Sequence[str] = (), reference: str = "recon",
                         metrics: Sequence[str] = SELECTION_METRICS, num_resamples: int = 2000,
-                        seed: int = 0) -> Dict[str, Dict[str, Any]]:
+                        seed: int = 0, budget_tolerance: float = 0.05) -> Dict[str, Dict[str, Any]]:
     """Rank the methods at each ratio on each metric, with paired intervals.
 
     Args:
@@ -39,10 +43,13 @@ def selection_intervals(per_sample: Mapping[str, Sequence[Any]], scenes: Sequenc
         reference: method compared with every other one (skipped when absent).
         metrics: :class:`~.token_metrics.TokenMetrics` ratio properties.
         num_resamples / seed: of the bootstrap.
+        budget_tolerance: a method whose mean keep share departs from
+            ``1 - ratio`` by more than this relative amount is off budget.
 
     Returns:
         ``{'<ratio>': {metric: {'ranking': [[method, mean], ...] (best first),
-        'best', 'next', 'best_minus_next': interval, 'reference_minus': {method: interval}}}}``.
+        'best', 'next', 'best_minus_next': interval, 'reference_minus': {method: interval},
+        'off_budget': {method: mean keep share}}}}``.
     """
     scenes = np.asarray(list(scenes), object)
     by_ratio: Dict[str, Dict[str, Sequence[Any]]] = {}
@@ -58,12 +65,16 @@ def selection_intervals(per_sample: Mapping[str, Sequence[Any]], scenes: Sequenc
     out: Dict[str, Dict[str, Any]] = {}
     for ratio, methods in sorted(by_ratio.items(), key=lambda kv: float(kv[0])):
         out[ratio] = {}
+        budget = 1.0 - float(ratio)
+        shares = {m: float(np.nanmean([t.keep_ratio for t in v])) for m, v in methods.items()}
+        off = {m: x for m, x in shares.items() if abs(x / budget - 1.0) > budget_tolerance}
+        methods = {m: v for m, v in methods.items() if m not in off}
         for metric in metrics:
             vals = {m: np.array([getattr(t, metric) for t in v], float) for m, v in methods.items()}
             means = {m: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for m, v in vals.items()}
             ranking: List[List[Any]] = sorted(([m, x] for m, x in means.items() if np.isfinite(x)),
                                               key=lambda mx: -mx[1])
-            entry: Dict[str, Any] = dict(ranking=ranking)
+            entry: Dict[str, Any] = dict(ranking=ranking, off_budget=off)
             if len(ranking) >= 2:
                 best, nxt = ranking[0][0], ranking[1][0]
                 entry.update(best=best, next=nxt, best_minus_next=_interval(scene_bootstrap(
@@ -84,6 +95,9 @@ def selection_lines(data: Mapping[str, Mapping[str, Any]], reference: Optional[s
         for metric, e in per_metric.items():
             head = ", ".join(f"{m} {x:.3f}" for m, x in e["ranking"][:4])
             line = f"{float(ratio):.0%} {metric}: {head}"
+            if e.get("off_budget"):
+                line += " (off budget, not ranked: " + ", ".join(
+                    f"{m} keeps {x:.0%}" for m, x in sorted(e["off_budget"].items())) + ")"
             iv = e.get("best_minus_next")
             if iv:
                 verdict = "best" if iv["low"] > 0 else "tied with the next"
