@@ -139,35 +139,51 @@ def test_plan_accepts_a_camera_mapping_and_command_index(trained, frame):
 
 # ----------------------------------------------------------------- (c) pruning
 def _prefill_lengths(model):
-    seen = []
+    """Record the prefill sequence length at the LLM input and at its last decoder layer."""
+    seen, last = [], []
 
     def hook(module, args, kwargs):
         emb = kwargs.get("inputs_embeds")
         if emb is not None and not seen:
             seen.append(int(emb.shape[1]))
-    return seen, model.model.language_model.register_forward_pre_hook(hook, with_kwargs=True)
+
+    def layer_hook(module, args, kwargs):
+        hidden = args[0] if args else kwargs.get("hidden_states")
+        if not last:
+            last.append(int(hidden.shape[1]))
+
+    lm = model.model.language_model
+    return seen, last, [lm.register_forward_pre_hook(hook, with_kwargs=True),
+                        lm.layers[-1].register_forward_pre_hook(layer_hook, with_kwargs=True)]
 
 
 @pytest.mark.parametrize("method", ["random", "grid", "fastv"])
 def test_plan_with_pruning(trained, frame, method):
+    """The pruning checks run whether or not the pruned model's answer parses."""
     planner = trained["dist-dtheta"]
     spec = PruningSpec(method, 0.5)
-    seen, hook = _prefill_lengths(planner.model)
+    seen, last, hooks = _prefill_lengths(planner.model)
+    traj = None
     try:
         traj = planner.plan(frame, EGO, "left", pruning=spec, session_id="s")
     except PlanningParseError as exc:  # the pruned model may answer differently; then it must fail cleanly
         assert "model answer" in str(exc) and "Navigation command" not in str(exc)  # new tokens only
-        return
     finally:
-        hook.remove()
-    full = int(planner.encode(frame, EGO, "left")["input_ids"].shape[1])
-    rows, cols = traj.grids[0]
+        for h in hooks:
+            h.remove()
+    inputs = planner.encode(frame, EGO, "left")
+    full = int(inputs["input_ids"].shape[1])
+    (rows, cols), = planner.grids(inputs["image_grid_thw"])
+    dropped = rows * cols - (rows * cols) // 2
+    # pre-LLM methods shorten the LLM's input; FastV (layer 2 of 4) the later layers' sequence
+    assert last == [full - dropped]
+    assert seen == [full if method == "fastv" else full - dropped]
+    if traj is None:
+        return
     assert traj.num_visual == rows * cols and traj.num_kept == traj.num_visual // 2
     kept, = traj.kept_tokens
     assert kept.shape == (traj.num_kept, 2) and kept.dtype == np.int64
     assert kept[:, 0].max() < rows and kept[:, 1].max() < cols and len({tuple(k) for k in kept}) == len(kept)
-    if method != "fastv":  # pre-LLM: the language model's prefill is shorter by the pruned tokens
-        assert seen == [full - (traj.num_visual - traj.num_kept)]
     assert traj.pruning == spec and traj.timings["pruner"] > 0
     assert traj.waypoints.shape == (6, 2) and isinstance(traj.text, str)
 
@@ -177,10 +193,19 @@ def test_two_cameras_with_pruning(trained, frame):
     planner = TextWaypointPlanner(base.model, base.processor, mode="x-y", max_new_tokens=80,
                                   cameras=("CAM_FRONT", "CAM_BACK"))
     frames = {"CAM_FRONT": frame, "CAM_BACK": frame[:, ::-1]}
+    seen, _, hooks = _prefill_lengths(planner.model)
+    traj = None
     try:
         traj = planner.plan(frames, EGO, "left", pruning=PruningSpec("grid", 0.5))
     except PlanningParseError as exc:
         assert "model answer" in str(exc) and "Navigation command" not in str(exc)
+    finally:
+        for h in hooks:
+            h.remove()
+    inputs = planner.encode(frames, EGO, "left")
+    num_visual = sum(r * c for r, c in planner.grids(inputs["image_grid_thw"]))
+    assert seen == [int(inputs["input_ids"].shape[1]) - (num_visual - num_visual // 2)]  # both images pruned
+    if traj is None:
         return
     assert traj.cameras == ["CAM_FRONT", "CAM_BACK"] and len(traj.grids) == len(traj.kept_tokens) == 2
     assert traj.num_visual == sum(r * c for r, c in traj.grids)
