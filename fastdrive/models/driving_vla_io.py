@@ -16,13 +16,14 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
+from ..errors import ModelError
 from .driving_vla import DrivingVLA
 
 FORMAT = "fastdrive-driving-vla"
 FORMAT_VERSION = 1
 
 
-class PlannerCheckpointError(RuntimeError):
+class PlannerCheckpointError(ModelError, RuntimeError):
     """A planner checkpoint is missing, unreadable or not a FastDrive driving-VLA file."""
 
 

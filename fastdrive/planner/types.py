@@ -9,10 +9,11 @@ import numpy as np
 
 from ..datasets.planning.samples import NUM_FUTURE as NUM_WAYPOINTS  # noqa: F401 (re-exported)
 from ..datasets.planning.samples import NUM_PAST, STEP_S
+from ..errors import InputError
 from ..sim.types import COMMANDS
 
 
-class PlanningInputError(ValueError):
+class PlanningInputError(InputError, ValueError):
     """Bad input to a planner (unknown command, wrong frame shape, missing camera, ...)."""
 
 

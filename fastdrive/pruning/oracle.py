@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..registry import PRUNERS
+from ..errors import InputError
 from ..sim.types import OBJECT_CLASSES, ROAD_CLASSES, SEMANTIC_ID
 from ._utils import check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
@@ -37,7 +38,7 @@ OBJECT_IDS = tuple(SEMANTIC_ID[c] for c in OBJECT_CLASSES)  # vehicles, people, 
 CONTEXT_KEY = "token_classes"
 
 
-class OracleError(ValueError):
+class OracleError(InputError, ValueError):
     """An oracle pruner was called without the ground truth it reads."""
 
 

@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 from torch import nn
 
+from ..errors import ModelError
 from ..registry import PRUNERS
 from ._utils import all_indices, check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
@@ -52,7 +53,7 @@ RECON_FORMAT = "fastdrive-recon-pruner"
 _LAYOUT_KEYS = ("hidden_size", "num_heads", "num_kv_heads", "intermediate_size", "mrope_section", "rope_theta")
 
 
-class ReconCheckpointError(ValueError):
+class ReconCheckpointError(ModelError, ValueError):
     """A ReconPruner weight file is missing, unreadable, or does not fit the requested pruner."""
 
 

@@ -9,11 +9,13 @@ from typing import Optional, Union
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
+from ..errors import ModelError
+
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelError, ValueError):
     """The directory is missing or does not hold a Qwen2.5-VL checkpoint."""
 
 

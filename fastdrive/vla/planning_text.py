@@ -25,6 +25,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import ModelError
+
 MODES: Tuple[str, ...] = ("dist-dtheta", "dist-theta", "polar", "dx-dy", "dist-curvature", "x-y")
 NUM_WAYPOINTS = 6
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -41,7 +43,7 @@ _LABELS = {
 }
 
 
-class PlanningParseError(ValueError):
+class PlanningParseError(ModelError, ValueError):
     """The model's planning text cannot be read as six waypoints."""
 
 
