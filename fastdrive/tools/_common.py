@@ -66,3 +66,37 @@ def set_data_root(cfg, data_root: str) -> None:
             if cache and cache.startswith(base.rstrip("/") + "/"):
                 dataset["cache_file"] = osp.join(data_root, cache[len(base.rstrip("/")) + 1:])
                 break
+
+
+def export_inputs(config: str, checkpoint: str, meta_json: "str | None") -> "tuple[dict | None, str | None]":
+    """Check an export tool's inputs: ``(meta dict, None)`` or ``(None, error message)``."""
+    import json
+
+    for path, what in ((config, "config"), (checkpoint, "checkpoint")):
+        if not osp.isfile(path):
+            return None, f"{what} not found: {path}"
+    try:
+        return (json.loads(meta_json) if meta_json else {}), None
+    except json.JSONDecodeError as exc:
+        return None, f"--meta is not valid JSON: {exc}"
+
+
+def read_training_checkpoint(path: str) -> "tuple[dict, dict]":
+    """``(checkpoint, state_dict)`` of an mmengine checkpoint, loaded safely (``ValueError`` if it has none)."""
+    import torch
+
+    from fastdrive.engine import register_checkpoint_safe_globals
+
+    register_checkpoint_safe_globals()
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError("no state_dict inside")
+    return ckpt, state
+
+
+def provenance(config: str, checkpoint: str, ckpt: dict, meta: dict) -> dict:
+    """What an exported file records about its source run."""
+    run = ckpt.get("meta") or {}
+    return dict(config=osp.basename(config), source_checkpoint=osp.basename(checkpoint), epoch=run.get("epoch"),
+                iter=run.get("iter"), **meta)

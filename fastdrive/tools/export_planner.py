@@ -11,8 +11,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from typing import List, Optional
 
@@ -33,41 +31,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
-        if not os.path.isfile(path):
-            print(f"error: {what} not found: {path}", file=sys.stderr)
-            return 2
-    try:
-        meta = json.loads(args.meta) if args.meta else {}
-    except json.JSONDecodeError as exc:
-        print(f"error: --meta is not valid JSON: {exc}", file=sys.stderr)
+    from fastdrive.tools._common import export_inputs, provenance, read_training_checkpoint
+
+    meta, error = export_inputs(args.config, args.checkpoint, args.meta)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    import torch
     from mmengine.config import Config
 
-    from fastdrive.engine import register_checkpoint_safe_globals
     from fastdrive.models import DrivingVLA
     from fastdrive.models.driving_vla_io import export_driving_vla
     from fastdrive.registry import MODELS
 
-    register_checkpoint_safe_globals()
     cfg = Config.fromfile(args.config)
     model = MODELS.build(cfg.model)
     if not isinstance(model, DrivingVLA):
         print(f"error: {args.config} does not build a DrivingVLA (got {type(model).__name__})", file=sys.stderr)
         return 2
     try:
-        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-        if not isinstance(state, dict):
-            raise ValueError("no state_dict inside")
+        ckpt, state = read_training_checkpoint(args.checkpoint)
         model.load_state_dict(state, strict=True)
     except Exception as exc:
         print(f"error: cannot load {args.checkpoint} into the config's model: {str(exc).splitlines()[0]}",
               file=sys.stderr)
         return 2
-    info = dict(config=os.path.basename(args.config), source_checkpoint=os.path.basename(args.checkpoint),
-                epoch=(ckpt.get("meta") or {}).get("epoch"), iter=(ckpt.get("meta") or {}).get("iter"), **meta)
+    info = provenance(args.config, args.checkpoint, ckpt, meta)
     size = export_driving_vla(model, args.out, meta=info, half=not args.float32)
     print(f"wrote {args.out} ({size / 1e6:.1f} MB)")
     return 0

@@ -11,7 +11,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import List, Optional
@@ -34,25 +33,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
-        if not os.path.isfile(path):
-            print(f"error: {what} not found: {path}", file=sys.stderr)
-            return 2
-    try:
-        meta = json.loads(args.meta) if args.meta else {}
-    except json.JSONDecodeError as exc:
-        print(f"error: --meta is not valid JSON: {exc}", file=sys.stderr)
+    from fastdrive.tools._common import export_inputs, parse_cfg_options, provenance, read_training_checkpoint
+
+    meta, error = export_inputs(args.config, args.checkpoint, args.meta)
+    if error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     import torch
     from mmengine.config import Config
 
-    from fastdrive.engine import register_checkpoint_safe_globals
     from fastdrive.models import ReconPrunerTrainer
     from fastdrive.registry import MODELS
 
-    from fastdrive.tools._common import parse_cfg_options
-
-    register_checkpoint_safe_globals()
     cfg = Config.fromfile(args.config)
     try:
         if args.cfg_options:
@@ -66,18 +58,14 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-        if not isinstance(state, dict):
-            raise ValueError("no state_dict inside")
-        pruner_state = {k[len("pruner."):]: v for k, v in state.items() if k.startswith("pruner.")}
-        model.pruner.load_state_dict(pruner_state, strict=True)
+        ckpt, state = read_training_checkpoint(args.checkpoint)
+        model.pruner.load_state_dict({k[len("pruner."):]: v for k, v in state.items() if k.startswith("pruner.")},
+                                     strict=True)
     except Exception as exc:
         print(f"error: cannot load {args.checkpoint} into the config's pruner: {str(exc).splitlines()[0]}",
               file=sys.stderr)
         return 2
-    info = dict(config=os.path.basename(args.config), source_checkpoint=os.path.basename(args.checkpoint),
-                epoch=(ckpt.get("meta") or {}).get("epoch"), iter=(ckpt.get("meta") or {}).get("iter"), **meta)
+    info = provenance(args.config, args.checkpoint, ckpt, meta)
     blob = model.pruner_checkpoint(info)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = f"{args.out}.tmp-{os.getpid()}"

@@ -9,8 +9,9 @@ uses the index's own masks). Frozen tokens and prepared images are cached
 under ``cache_dir``. Leaf configs set the schedule's length.
 """
 
+from mmengine.config import read_base
 from mmengine.dataset import DefaultSampler, pseudo_collate
-from mmengine.hooks import CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook, ParamSchedulerHook
+from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.optim import OptimWrapper
 from mmengine.visualization import LocalVisBackend, Visualizer
 from torch.optim import AdamW
@@ -19,6 +20,9 @@ from fastdrive.datasets import ReconFGDataset
 from fastdrive.engine import ReconFeatureCacheHook, ReconVisHook
 from fastdrive.evaluation import ReconTokenMetric
 from fastdrive.models import ReconPrunerTrainer
+
+with read_base():
+    from ..default_runtime import *  # noqa: F401,F403
 
 data_root = "data/fastdrive_world"
 fg_root = "data/fastdrive_world_fg"  # python -m data_tools.build_fg ... --out data/fastdrive_world_fg
@@ -63,19 +67,8 @@ test_cfg = dict()
 optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=AdamW, lr=1e-3, weight_decay=0.01),
                      clip_grad=dict(max_norm=1.0))
 
-default_hooks = dict(
-    timer=dict(type=IterTimerHook),
-    logger=dict(type=LoggerHook, interval=20),
-    param_scheduler=dict(type=ParamSchedulerHook),
-    checkpoint=dict(type=CheckpointHook, interval=1, max_keep_ckpts=2),
-    sampler_seed=dict(type=DistSamplerSeedHook),
-)
+default_hooks.update(logger=dict(type=LoggerHook, interval=20),  # noqa: F405
+                     checkpoint=dict(type=CheckpointHook, interval=1, max_keep_ckpts=2))
 custom_hooks = [dict(type=ReconFeatureCacheHook), dict(type=ReconVisHook, interval=100, ratio=0.5)]
 # add dict(type=TensorboardVisBackend) (mmengine.visualization) to write to TensorBoard as well
 visualizer = dict(type=Visualizer, vis_backends=[dict(type=LocalVisBackend)], name="visualizer")
-env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend="nccl"))
-log_level = "INFO"
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)
-
