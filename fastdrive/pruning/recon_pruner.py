@@ -246,16 +246,12 @@ class ReconPruner(TokenPruner):
     def from_checkpoint(cls, path: Union[str, os.PathLike], **cfg: Any) -> "ReconPruner":
         """Build a pruner sized by the file's recorded config (overridden by ``cfg``) and load it."""
         _, config = read_recon_weights(os.fspath(path))
-        config = {k: v for k, v in config.items() if k in cls._init_names()}
+        from ..vla.pruner_sizing import init_parameters
+
+        config = {k: v for k, v in config.items() if k in init_parameters(cls)}
         config.update(cfg)
         config["weights"] = os.fspath(path)
         return cls(**config)
-
-    @classmethod
-    def _init_names(cls) -> List[str]:
-        import inspect
-
-        return [n for n in inspect.signature(ReconPruner.__init__).parameters if n != "self"]
 
     def checkpoint_dict(self, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """``{'format', 'state_dict', 'config', 'meta'}`` for ``torch.save``; ``weights=<file>`` reads it back."""
