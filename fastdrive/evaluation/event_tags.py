@@ -70,8 +70,7 @@ STOP_EVENT_TAGS: Dict[str, str] = {
 TURN_EVENTS: Tuple[str, ...] = ("turn_left", "turn_right")
 """Event names that tag a sample ``turn``."""
 
-STEP_S = 0.5
-"""Seconds between keyframes (and between the 6 ``gt_traj`` waypoints)."""
+from ..constants import STEP_S  # noqa: E402 (seconds between keyframes and waypoints)
 
 HORIZON_FRAMES = 6
 """Keyframes of the future horizon (6 x 0.5 s = 3 s): events at ``f .. f + 6`` count."""

@@ -30,7 +30,7 @@ EGO_LENGTH = 4.084
 EGO_WIDTH = 1.85
 EGO_CENTER_OFFSET = 0.5  # box centre ahead of the rear axle (m)
 HORIZONS_S = (1.0, 2.0, 3.0)
-STEP_S = 0.5
+from ..constants import STEP_S  # noqa: E402
 
 
 def _steps_up_to(t: float) -> int:

@@ -47,7 +47,7 @@ from mmengine.model import BaseModel
 from torch import nn
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-from ..datasets.planning.samples import STEP_S
+from ..constants import STEP_S
 from ..registry import MODELS
 from ..vla.image_patches import images_to_patches
 from ..vla.tiny import tiny_qwen25vl_config

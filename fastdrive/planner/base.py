@@ -1,55 +1,98 @@
-"""The ``Planner`` interface and the pruner pool every Qwen2.5-VL planner shares."""
+"""The ``Planner`` interface: batch-first planning that the service, the simulator and the benchmarks call."""
 
 from __future__ import annotations
 
 import abc
-import threading
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import Dict, Hashable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from torch import nn
 
-from ..pruning import build_pruner, is_evaluation_only, list_pruners
-from ..pruning.base import TokenPruner
-from ..vla.adapter import PruningHandle, attach_pruner
-from ..vla.pruner_sizing import host_pruner_kwargs
-from .types import EgoState, PlanningInputError, PruningSpec, Trajectory
+from .pruner_pool import PrunerPool, spec_key
+from .types import EgoState, PlanningInputError, PlanRequest, PruningSpec, Trajectory, as_frame, command_index
 
 Frames = Union[np.ndarray, Mapping[str, np.ndarray]]
 
 
 class Planner(abc.ABC):
-    """``plan(frames, ego_state, command, pruning) -> Trajectory``: what the service and the simulator call.
+    """``plan_batch(requests) -> [Trajectory]``; ``plan(...)`` is a batch of one.
 
     Implementations: :class:`~.embedded.EmbeddedPlanner` (the small driving
     VLA FastDrive trains) and :class:`~.text_planner.TextWaypointPlanner`
-    (Qwen2.5-VL / Impromptu-VLA checkpoints that answer in text).
+    (Qwen2.5-VL / Impromptu-VLA checkpoints that answer in text). They
+    implement :meth:`_plan_group`: one group of requests that share a
+    pruning configuration. Calls from several threads may run at once: the
+    pruning request of a forward is an argument of that forward (see
+    :class:`~.pruner_pool.PrunerPool`), never a state of the model.
     """
 
     #: camera names the planner reads, in order
     cameras: Tuple[str, ...] = ("CAM_FRONT",)
+    #: the planner's pruners and session store (set by implementations)
+    pool: PrunerPool
 
-    @abc.abstractmethod
     def plan(self, frames: Frames, ego_state: EgoState, command: Union[str, int],
              pruning: Optional[PruningSpec] = None, session_id: Optional[str] = None) -> Trajectory:
-        """Plan 6 waypoints at 0.5 s.
-
-        Args:
-            frames: ``{camera name: (H, W, 3) uint8 RGB}`` (at least
-                :attr:`cameras`), or one array for the first camera.
-            ego_state: current speed / acceleration / yaw rate / past positions.
-            command: 'left' | 'right' | 'straight' (or its index).
-            pruning: method and ratio for this call (None: no pruning).
-            session_id: key of the temporal state of stateful pruners
-                (VLA-Pruner); one per driving session.
+        """Plan 6 waypoints at 0.5 s for one sample; see :class:`~.types.PlanRequest` for the arguments.
 
         Raises:
             PlanningInputError: on a bad frame, command, ego state or pruner.
         """
+        return self.plan_batch([PlanRequest(frames, ego_state, command, pruning, session_id)])[0]
+
+    def plan_batch(self, requests: Sequence[PlanRequest]) -> List[Trajectory]:
+        """Plan every request; the result is in request order.
+
+        Requests are validated first (nothing runs if one is bad), then
+        grouped by pruning configuration (method, ratio, options, ground-truth
+        context); each group is one :meth:`_plan_group` call. Each sample
+        keeps its own session. Waypoints equal those of one-by-one calls
+        within float tolerance.
+
+        Raises:
+            PlanningInputError: naming the first bad request (its index).
+        """
+        requests = list(requests)
+        for i, req in enumerate(requests):
+            try:
+                self.validate(req)
+            except PlanningInputError as exc:
+                prefix = f"request {i}: " if len(requests) > 1 else ""
+                raise PlanningInputError(f"{prefix}{exc}") from None
+        groups: Dict[Hashable, List[int]] = {}
+        for i, req in enumerate(requests):
+            groups.setdefault(self._group_key(req.pruning), []).append(i)
+        out: List[Optional[Trajectory]] = [None] * len(requests)
+        for idx in groups.values():
+            spec = requests[idx[0]].pruning
+            for i, traj in zip(idx, self._plan_group([requests[i] for i in idx], spec)):
+                out[i] = traj
+        return out  # type: ignore[return-value]
+
+    def validate(self, request: PlanRequest) -> None:
+        """Raise :class:`PlanningInputError` for a request that cannot be planned (cheap; no model call)."""
+        frames = self.select_frames(request.frames)
+        for cam, frame in frames.items():
+            as_frame(frame, cam)
+        command_index(request.command)
+        request.ego_state.vector()
+        request.ego_state.past()
+        if request.pruning is not None:
+            self.pool.check(request.pruning)
+
+    @staticmethod
+    def _group_key(spec: Optional[PruningSpec]) -> Hashable:
+        if spec is None or not spec.active:
+            return ("none",)
+        # requests carrying ground truth (the oracles) share a group only with the same context object
+        return spec_key(spec), float(spec.ratio), id(spec.context) if spec.context else None
+
+    @abc.abstractmethod
+    def _plan_group(self, requests: Sequence[PlanRequest], spec: Optional[PruningSpec]) -> List[Trajectory]:
+        """Plan validated requests that share ``spec`` (None or inactive: no pruning)."""
 
     def reset(self, session_id: Optional[str] = None) -> None:
         """Forget the temporal pruning state of ``session_id`` (all sessions if None)."""
+        self.pool.reset(session_id)
 
     def select_frames(self, frames: Frames) -> Dict[str, np.ndarray]:
         """``{camera: frame}`` for :attr:`cameras`, from a mapping or a single array."""
@@ -63,86 +106,4 @@ class Planner(abc.ABC):
         return {self.cameras[0]: frames}
 
 
-class PrunerPool:
-    """Builds pruners by name once and attaches the requested one to a Qwen2.5-VL model per call.
-
-    One pool per model; :meth:`attached` is serialised with a lock because
-    an attached handle (and a stateful pruner) serves one forward at a time.
-    ``action_rows``: the model reads its plan from that many query tokens at
-    the end of the prompt (see :class:`~fastdrive.vla.adapter.PruningHandle`);
-    None when it generates text.
-    """
-
-    def __init__(self, model: nn.Module, action_rows: Optional[int] = None) -> None:
-        self.model = model
-        self.action_rows = action_rows
-        self.lock = threading.RLock()
-        self._pruners: Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], TokenPruner] = {}
-        self._memory: Dict[Tuple[str, Tuple[Tuple[str, Any], ...]], Dict[str, Dict[Any, Any]]] = {}
-
-    @staticmethod
-    def _key(spec: PruningSpec) -> Tuple[str, Tuple[Tuple[str, Any], ...]]:
-        return spec.method, tuple(sorted((k, repr(v)) for k, v in dict(spec.options).items()))
-
-    def pruner(self, spec: PruningSpec) -> TokenPruner:
-        """The (cached) pruner of ``spec``; unknown names / bad options raise :class:`PlanningInputError`."""
-        key = self._key(spec)
-        if key not in self._pruners:
-            if spec.method not in list_pruners(include_oracles=True):
-                raise PlanningInputError(
-                    f"unknown pruning method {spec.method!r}; choose one of: none, {', '.join(list_pruners())}")
-            kwargs = {**self.model_defaults(spec.method), **dict(spec.options)}
-            try:
-                pruner = build_pruner(spec.method, **kwargs)
-            except (TypeError, ValueError) as exc:
-                raise PlanningInputError(f"cannot build pruner {spec.method!r}: {exc}") from None
-            if isinstance(pruner, nn.Module):
-                param = next(self.model.parameters())
-                pruner = pruner.to(param.device)
-            self._pruners[key] = pruner
-        return self._pruners[key]
-
-    def model_defaults(self, method: str) -> Dict[str, Any]:
-        """Constructor arguments that must match the host LLM (see :func:`host_pruner_kwargs`)."""
-        return host_pruner_kwargs(method, self.model.config)
-
-    @contextmanager
-    def attached(self, spec: Optional[PruningSpec], session_id: Optional[str] = None) -> Iterator[Optional[PruningHandle]]:
-        """Attach the pruner of ``spec`` (keep = 1 - ratio) for the body of the ``with``; yields its handle.
-
-        The temporal memory of stateful pruners (per session) is carried from
-        one call to the next of the same (method, options).
-        """
-        with self.lock:
-            if spec is None or not spec.active:
-                yield None
-                return
-            pruner = self.pruner(spec)
-            if is_evaluation_only(spec.method) and not spec.context:
-                raise PlanningInputError(f"{spec.method!r} is a ground-truth oracle for the evaluation: it needs "
-                                         "the world's ground truth in PruningSpec.context")
-            key = self._key(spec)
-            try:
-                handle = attach_pruner(self.model, pruner, spec.keep, session_id=session_id,
-                                       action_rows=self.action_rows, context=spec.context)
-            except ValueError as exc:  # e.g. an in-LLM layer beyond this model's depth
-                raise PlanningInputError(f"pruner {spec.method!r} does not fit this model: {exc}") from None
-            if key in self._memory:
-                handle.restore_memory(self._memory[key])
-            try:
-                yield handle
-            finally:
-                if getattr(pruner, "stateful", False):
-                    self._memory[key] = handle.memory()
-                handle.detach()
-
-    def reset(self, session_id: Optional[str] = None) -> None:
-        """Forget the temporal state of ``session_id`` (None: every session) in every pruner."""
-        with self.lock:
-            for key, memory in self._memory.items():
-                for part in memory.values():
-                    if session_id is None:
-                        part.clear()
-                    else:
-                        part.pop(session_id, None)
-                self._pruners[key].reset(session_id)
+__all__ = ["Frames", "Planner", "PrunerPool"]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-import time
-from typing import Optional, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from ..models.driving_vla import DrivingVLA
-from ..models.driving_vla_io import load_driving_vla
-from .base import Frames, Planner, PrunerPool
-from .types import EgoState, PruningSpec, Trajectory, as_frame, command_index
+from ..vla._call import device_seconds
+from .base import Planner
+from .pruner_pool import PrunerPool
+from .sessions import SessionStore
+from .types import PlanRequest, PruningSpec, Trajectory, as_frame, command_index
+
+if TYPE_CHECKING:  # the model code imports mmengine; the planner module does not
+    from ..models.driving_vla import DrivingVLA
 
 DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                                   "driving_vla_qwen25vl-small-aux_fastdrive-world.pth")
@@ -24,53 +27,72 @@ class EmbeddedPlanner(Planner):
     Args:
         model: the driving VLA (eval mode is set here).
         device: where it runs.
+        methods: pruning methods to serve, built now (None: every registered one).
+        sessions: the session store of temporal pruners (default: a new one).
+        strict_options: only the methods' ``request_options`` may be set per
+            request (the service); see :class:`~.pruner_pool.PrunerPool`.
     """
 
     cameras = ("CAM_FRONT",)
 
-    def __init__(self, model: DrivingVLA, device: Union[str, torch.device] = "cpu") -> None:
+    def __init__(self, model: "DrivingVLA", device: Union[str, torch.device] = "cpu",
+                 methods: Optional[Sequence[str]] = None, sessions: Optional[SessionStore] = None,
+                 strict_options: bool = False) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.pool = PrunerPool(self.model.vlm, action_rows=self.model.num_waypoints)
+        self.pool = PrunerPool(self.model.vlm, action_rows=self.model.num_waypoints, methods=methods,
+                               sessions=sessions, strict_options=strict_options)
 
     @classmethod
-    def from_checkpoint(cls, path: Optional[str] = None, device: Union[str, torch.device] = "cpu") -> "EmbeddedPlanner":
-        """Load an exported driving-VLA file (default: the checkpoint shipped with FastDrive)."""
-        return cls(load_driving_vla(path or DEFAULT_CHECKPOINT), device)
+    def from_checkpoint(cls, path: Optional[str] = None, device: Union[str, torch.device] = "cpu",
+                        **kwargs) -> "EmbeddedPlanner":
+        """Load an exported driving-VLA file (default: the checkpoint shipped with FastDrive).
 
-    def _image(self, frame: np.ndarray) -> torch.Tensor:
-        """``(H, W, 3)`` uint8 -> ``(1, 3, h, w)`` float at the model's input size."""
-        img = torch.from_numpy(np.array(frame, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None]
-        return self.model.resize_images(img.float() / 255.0)  # here, so that it counts as preprocessing
+        ``kwargs`` go to the constructor (``methods``, ``sessions``, ``strict_options``).
+        """
+        from ..models.driving_vla_io import load_driving_vla
+
+        return cls(load_driving_vla(path or DEFAULT_CHECKPOINT), device, **kwargs)
+
+    def _images(self, frames: List[np.ndarray]) -> torch.Tensor:
+        """B frames ``(H_b, W_b, 3)`` uint8 -> ``(B, 3, h, w)`` float at the model's input size."""
+        out = []
+        for frame in frames:
+            img = torch.from_numpy(np.array(frame, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)
+            out.append(self.model.resize_images(img[None].float() / 255.0))
+        return torch.cat(out, dim=0)
 
     @torch.no_grad()
-    def plan(self, frames: Frames, ego_state: EgoState, command: Union[str, int],
-             pruning: Optional[PruningSpec] = None, session_id: Optional[str] = None) -> Trajectory:
-        t0 = time.perf_counter()
+    def _plan_group(self, requests: Sequence[PlanRequest], spec: Optional[PruningSpec]) -> List[Trajectory]:
+        t0 = device_seconds(self.device)
         cam = self.cameras[0]
-        frame = as_frame(self.select_frames(frames)[cam], cam)
-        cmd = torch.tensor([command_index(command)], device=self.device)
-        state = torch.from_numpy(ego_state.vector())[None].to(self.device)
-        past = torch.from_numpy(ego_state.past())[None].to(self.device)
-        img = self._image(frame)
-        t1 = time.perf_counter()
-        with self.pool.attached(pruning, session_id) as handle:
-            wp = self.model.plan(img, cmd, state, past)[0]
-            record = handle.last if handle is not None else None
-        t2 = time.perf_counter()
+        frames = [as_frame(self.select_frames(r.frames)[cam], cam) for r in requests]
+        cmd = torch.tensor([command_index(r.command) for r in requests], device=self.device)
+        state = torch.from_numpy(np.stack([r.ego_state.vector() for r in requests])).to(self.device)
+        past = torch.from_numpy(np.stack([r.ego_state.past() for r in requests])).to(self.device)
+        img = self._images(frames)
+        t1 = device_seconds(self.device)
+        with self.pool.pruning(spec, [r.session_id for r in requests]) as call:
+            wp = self.model.plan(img, cmd, state, past)
+        record = call.last if call is not None else None
+        wp = wp.double().cpu().numpy()
+        t2 = device_seconds(self.device)
         n = self.model.num_visual
-        kept = None if record is None else [record.kept_grid[0][0].cpu().numpy().astype(np.int64)]
-        return Trajectory(
-            waypoints=wp.double().cpu().numpy(),
-            timings=dict(preprocess=t1 - t0, model=t2 - t1, pruner=record.pruner_seconds if record else 0.0,
-                         total=time.perf_counter() - t0),
-            num_visual=n,
-            num_kept=int(record.num_kept[0]) if record is not None else n,
-            kept_tokens=kept,
-            grids=[tuple(self.model.grid_hw)],
-            cameras=[cam],
-            pruning=pruning or PruningSpec(),
-        )
+        out = []
+        for b in range(len(requests)):
+            out.append(Trajectory(
+                waypoints=wp[b],
+                timings=dict(preprocess=t1 - t0, model=t2 - t1,
+                             pruner=record.pruner_seconds if record else 0.0, total=t2 - t0),
+                num_visual=n,
+                num_kept=int(record.num_kept[b]) if record is not None else n,
+                kept_tokens=None if record is None else [record.kept_grid[b][0].cpu().numpy().astype(np.int64)],
+                grids=[tuple(record.grids[b][0]) if record is not None else tuple(self.model.grid_hw)],
+                cameras=[cam],
+                pruning=spec or PruningSpec(),
+                batch_size=len(requests),
+            ))
+        return out
 
-    def reset(self, session_id: Optional[str] = None) -> None:
-        self.pool.reset(session_id)
+
+__all__ = ["DEFAULT_CHECKPOINT", "EmbeddedPlanner"]

@@ -5,7 +5,7 @@ The model sees the camera images and an Impromptu-VLA-style planning prompt
 text) and answers with six bracketed pairs inside ``<PLANNING>...</PLANNING>``
 (DESIGN.md section 4b); :func:`~fastdrive.vla.planning_text.parse_planning_text`
 turns the answer into ``(6, 2)`` ego-frame waypoints. Greedy decoding runs
-inside :meth:`PrunerPool.attached`, so every pruner of
+inside :meth:`PrunerPool.pruning` (a per-call request), so every pruner of
 :func:`fastdrive.pruning.list_pruners` acts on the real prefill and the
 decode steps that follow it.
 """
@@ -13,7 +13,6 @@ decode steps that follow it.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -22,8 +21,11 @@ from transformers import AutoProcessor
 
 from ..vla.loading import CheckpointError, check_qwen25vl_dir, load_qwen25vl
 from ..vla.planning_text import MODES, PlanningParseError, parse_planning_text
-from .base import Frames, Planner, PrunerPool
-from .types import (NUM_PAST, NUM_WAYPOINTS, STEP_S, EgoState, PruningSpec, Trajectory, as_frame,
+from ..vla._call import device_seconds
+from .base import Frames, Planner
+from .pruner_pool import PrunerPool
+from .sessions import SessionStore
+from .types import (NUM_PAST, NUM_WAYPOINTS, STEP_S, EgoState, PlanRequest, PruningSpec, Trajectory, as_frame,
                     command_index)
 
 #: the navigation command as Impromptu-VLA-style prompts spell it, in :data:`COMMANDS` order
@@ -90,12 +92,14 @@ class TextWaypointPlanner(Planner):
         device: where the model runs.
         min_pixels / max_pixels: override the processor's image size bounds
             (pixels per image; None keeps the checkpoint's).
+        methods / sessions / strict_options: see :class:`~.pruner_pool.PrunerPool`.
     """
 
     def __init__(self, model: torch.nn.Module, processor: Any, mode: str = "dist-dtheta",
                  cameras: Sequence[str] = ("CAM_FRONT",), max_new_tokens: int = 160,
                  device: Union[str, torch.device] = "cpu", min_pixels: Optional[int] = None,
-                 max_pixels: Optional[int] = None) -> None:
+                 max_pixels: Optional[int] = None, methods: Optional[Sequence[str]] = None,
+                 sessions: Optional[SessionStore] = None, strict_options: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown planning mode {mode!r}; choose from {', '.join(MODES)}")
         if not cameras:
@@ -123,15 +127,15 @@ class TextWaypointPlanner(Planner):
                                   f"image_token_id {self.image_token_id}")
         self.merge = int(cfg.vision_config.spatial_merge_size)
         self.eos_token_ids = self._eos_ids()
-        self.pool = PrunerPool(self.model)
+        self.pool = PrunerPool(self.model, methods=methods, sessions=sessions, strict_options=strict_options)
 
     @classmethod
     def from_pretrained(cls, checkpoint_dir: Union[str, os.PathLike], mode: str = "dist-dtheta",
                         cameras: Sequence[str] = ("CAM_FRONT",), max_new_tokens: int = 160,
                         device: Union[str, torch.device] = "cpu",
                         dtype: Optional[torch.dtype] = torch.float32,
-                        min_pixels: Optional[int] = None, max_pixels: Optional[int] = None
-                        ) -> "TextWaypointPlanner":
+                        min_pixels: Optional[int] = None, max_pixels: Optional[int] = None,
+                        **kwargs: Any) -> "TextWaypointPlanner":
         """Load model and processor from one local directory (nothing is fetched from the network).
 
         Raises:
@@ -143,7 +147,7 @@ class TextWaypointPlanner(Planner):
         processor = load_processor(path)
         model = load_qwen25vl(path, dtype=dtype, device=device)
         return cls(model, processor, mode=mode, cameras=cameras, max_new_tokens=max_new_tokens, device=device,
-                   min_pixels=min_pixels, max_pixels=max_pixels)
+                   min_pixels=min_pixels, max_pixels=max_pixels, **kwargs)
 
     # ------------------------------------------------------------ prompt
     def _eos_ids(self) -> List[int]:
@@ -244,24 +248,25 @@ class TextWaypointPlanner(Planner):
         new = out[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new, skip_special_tokens=True)
 
-    def plan(self, frames: Frames, ego_state: EgoState, command: Union[str, int],
-             pruning: Optional[PruningSpec] = None, session_id: Optional[str] = None) -> Trajectory:
-        """See :meth:`Planner.plan`; ``Trajectory.text`` holds the raw answer.
+    def _plan_group(self, requests: Sequence[PlanRequest], spec: Optional[PruningSpec]) -> List[Trajectory]:
+        """One greedy generation per request (prompts differ in length; each prunes as ``spec`` says).
 
         Raises:
-            PlanningInputError: bad frame, command, ego state or pruner.
-            PlanningParseError: the answer is not six waypoint pairs (the
+            PlanningParseError: an answer is not six waypoint pairs (the
                 message quotes the raw answer).
         """
-        t0 = time.perf_counter()
-        inputs = self.encode(frames, ego_state, command)
+        return [self._plan_one(r, spec) for r in requests]
+
+    def _plan_one(self, request: PlanRequest, spec: Optional[PruningSpec]) -> Trajectory:
+        t0 = device_seconds(self.device)
+        inputs = self.encode(request.frames, request.ego_state, request.command)
         grids = self.grids(inputs["image_grid_thw"])
         num_visual = int((inputs["input_ids"] == self.image_token_id).sum())
-        t1 = time.perf_counter()
-        with self.pool.attached(pruning, session_id) as handle:
+        t1 = device_seconds(self.device)
+        with self.pool.pruning(spec, [request.session_id]) as call:
             text = self.generate_text(inputs)
-            record = handle.last if handle is not None else None
-        t2 = time.perf_counter()
+        record = call.last if call is not None else None
+        t2 = device_seconds(self.device)
         try:
             waypoints = parse_planning_text(text, self.mode)
         except PlanningParseError as exc:
@@ -270,18 +275,15 @@ class TextWaypointPlanner(Planner):
         return Trajectory(
             waypoints=np.asarray(waypoints, np.float64),
             timings=dict(preprocess=t1 - t0, model=t2 - t1, pruner=record.pruner_seconds if record else 0.0,
-                         total=time.perf_counter() - t0),
+                         total=device_seconds(self.device) - t0),
             num_visual=num_visual,
             num_kept=int(record.num_kept[0]) if record is not None else num_visual,
             kept_tokens=kept,
             grids=grids,
             cameras=list(self.cameras),
-            pruning=pruning or PruningSpec(),
+            pruning=spec or PruningSpec(),
             text=text,
         )
-
-    def reset(self, session_id: Optional[str] = None) -> None:
-        self.pool.reset(session_id)
 
 
 __all__ = ["COMMAND_TEXT", "MODE_TEXT", "TextWaypointPlanner", "check_processor_files", "load_processor"]

@@ -7,10 +7,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..datasets.planning.samples import NUM_FUTURE as NUM_WAYPOINTS  # noqa: F401 (re-exported)
-from ..datasets.planning.samples import NUM_PAST, STEP_S
+from ..constants import COMMANDS, NUM_PAST, STEP_S
+from ..constants import NUM_FUTURE as NUM_WAYPOINTS  # noqa: F401 (re-exported)
 from ..errors import InputError
-from ..sim.types import COMMANDS
 
 
 class PlanningInputError(InputError, ValueError):
@@ -101,6 +100,8 @@ class Trajectory:
         cameras: camera names in the order of ``kept_tokens`` / ``grids``.
         pruning: the spec that was applied.
         text: the raw model answer (text-output planners), else None.
+        batch_size: samples in the forward that planned this one (the
+            timings are those of the whole forward).
     """
 
     waypoints: np.ndarray
@@ -113,6 +114,7 @@ class Trajectory:
     cameras: List[str] = field(default_factory=list)
     pruning: PruningSpec = field(default_factory=PruningSpec)
     text: Optional[str] = None
+    batch_size: int = 1
 
     def kept_mask(self, camera: int = 0) -> np.ndarray:
         """``(rows, cols)`` bool map of the tokens of camera ``camera`` the LLM saw (all True unpruned)."""
@@ -123,6 +125,27 @@ class Trajectory:
             rc = self.kept_tokens[camera]
             mask[rc[:, 0], rc[:, 1]] = True
         return mask
+
+
+@dataclass
+class PlanRequest:
+    """One sample to plan (an element of ``Planner.plan_batch``).
+
+    Attributes:
+        frames: ``{camera name: (H, W, 3) uint8 RGB}`` (at least the
+            planner's cameras), or one array for its first camera.
+        ego_state: current speed / acceleration / yaw rate / past positions.
+        command: 'left' | 'right' | 'straight' (or its index).
+        pruning: method and ratio for this sample (None: no pruning).
+        session_id: key of the temporal state of stateful pruners
+            (VLA-Pruner); one per driving session (None: no memory).
+    """
+
+    frames: Any
+    ego_state: EgoState
+    command: Union[str, int]
+    pruning: Optional[PruningSpec] = None
+    session_id: Optional[str] = None
 
 
 def command_index(command: Union[str, int]) -> int:

@@ -153,6 +153,9 @@ class TokenPruner(nn.Module):
     needs_keys: bool = False
     stateful: bool = False
     adaptive: bool = False
+    #: constructor arguments a caller may set per request (a service's allow-list):
+    #: never one that sizes a network, names a file or costs unbounded memory
+    request_options: Tuple[str, ...] = ()
 
     def select(
         self,

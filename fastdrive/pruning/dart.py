@@ -150,6 +150,7 @@ class DART(TokenPruner):
     """
 
     stage = "in_llm"
+    request_options = ("layer", "num_pivots", "num_text_pivots")
     attention_rows = "none"
     needs_keys = True
 

@@ -38,6 +38,7 @@ class FastV(TokenPruner):
     """
 
     stage = "in_llm"
+    request_options = ("layer",)
     attention_rows = "last"
 
     def __init__(self, layer: int = 2) -> None:

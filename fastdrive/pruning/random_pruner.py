@@ -26,6 +26,7 @@ class RandomPruner(TokenPruner):
     """
 
     stage = "pre_llm"
+    request_options = ("seed",)
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()

@@ -109,6 +109,7 @@ class SparseVLM(TokenPruner):
     """
 
     stage = "in_llm"
+    request_options = ("layer", "recycle")
     attention_rows = "text"
 
     def __init__(self, layer: int = 2, recycle: bool = True, recycle_ratio: float = 0.3,

@@ -80,6 +80,7 @@ class VisPruner(TokenPruner):
     """
 
     stage = "pre_llm"
+    request_options = ("important_ratio",)
 
     def __init__(self, important_ratio: float = 0.5) -> None:
         super().__init__()

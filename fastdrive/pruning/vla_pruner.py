@@ -17,24 +17,26 @@ the union of the top-``M`` tokens by each signal; if it exceeds ``M`` it
 is reduced by greedy max-min cosine diversity (as DivPrune, on ``tokens``),
 seeded with the tokens both signals rank in their top ``M``.
 
-State: ``{'history': [ (B, N) tensors, oldest first ]}``. It is returned in
-``Selection.state`` and also kept in an internal dict keyed by
-``context.session_id`` (``None`` is a session of its own); a
-``context.state`` passed in takes precedence over the internal one (so a
-stateless service can round-trip it).
+State is per sample and the pruner is a pure function of it:
+``context.state`` is None (every sample starts fresh) or a sequence of ``B``
+entries, each None or ``{'history': [ (N,) tensors, oldest first ]}``, and
+``Selection.state`` is the list of the ``B`` new entries. The caller keeps
+them between calls (the planner's :class:`~fastdrive.planner.SessionStore`,
+or a client that carries its own state), so the pruner holds no session
+table. Samples of one batch may be at different points of their warm-up:
+a sample still warming up keeps every token (``Selection.counts``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 import torch
 
 from ..registry import PRUNERS
 from ._similarity import greedy_maxmin, mask_to_indices
-from ._utils import all_indices, check_tokens, require_attention, visual_columns
-from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep
+from ._utils import check_tokens, require_attention, visual_columns
+from .base import KeepSpec, PruningContext, Selection, TokenPruner, pad_rows, resolve_keep
 
 
 def smooth_history(history: List[torch.Tensor], gamma: float) -> torch.Tensor:
@@ -47,6 +49,23 @@ def smooth_history(history: List[torch.Tensor], gamma: float) -> torch.Tensor:
     return out
 
 
+def _per_sample(value: Any, b: int, what: str) -> List[Any]:
+    """``None`` / a sequence of ``B`` entries / a ``(B, ...)`` tensor -> a list of ``B`` entries."""
+    if value is None:
+        return [None] * b
+    if isinstance(value, torch.Tensor):
+        return list(value.unbind(0)) if value.shape[0] == b else _bad(what, b, tuple(value.shape))
+    if isinstance(value, dict):  # one sample's state given without its list
+        value = [value]
+    if len(value) != b:
+        _bad(what, b, len(value))
+    return list(value)
+
+
+def _bad(what: str, b: int, got: Any) -> Any:
+    raise ValueError(f"{what} must hold one entry per sample (B = {b}), got {got}")
+
+
 @PRUNERS.register_module(name="vla_pruner")
 class VLAPruner(TokenPruner):
     """Dual-signal temporal pruner with warm-up.
@@ -56,15 +75,14 @@ class VLAPruner(TokenPruner):
             comes from the adapter at this layer).
         window: action-attention window ``w``.
         gamma: decay per step back in time.
-        max_sessions: sessions kept in the internal dict (least recently
-            used ones are forgotten first).
     """
 
     stage = "in_llm"
     attention_rows = "all"
     stateful = True
+    request_options = ("layer", "window", "gamma")
 
-    def __init__(self, layer: int = 3, window: int = 3, gamma: float = 0.8, max_sessions: int = 4096) -> None:
+    def __init__(self, layer: int = 3, window: int = 3, gamma: float = 0.8) -> None:
         super().__init__()
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
@@ -73,59 +91,51 @@ class VLAPruner(TokenPruner):
         self.layer = int(layer)
         self.window = int(window)
         self.gamma = float(gamma)
-        self.max_sessions = int(max_sessions)
-        self._sessions: "OrderedDict[Optional[str], Dict[str, Any]]" = OrderedDict()
 
-    def reset(self, session_id: Optional[str] = None) -> None:
-        """Forget every session, or one."""
-        if session_id is None:
-            self._sessions.clear()
-        else:
-            self._sessions.pop(session_id, None)
-
-    def session_state(self, session_id: Optional[str]) -> Optional[Dict[str, Any]]:
-        """The stored state of a session (None if unknown)."""
-        return self._sessions.get(session_id)
-
-    def _update_state(self, context: PruningContext, b: int, n: int, device: torch.device) -> Dict[str, Any]:
-        prev = context.state if context.state is not None else self._sessions.get(context.session_id)
-        history: List[torch.Tensor] = list(prev["history"]) if prev else []
-        if history and tuple(history[-1].shape) != (b, n):
-            history = []  # token count changed: start over
-        action = context.extra.get("action_attention")
-        if action is not None:
-            action = action.float().to(device)
-            if tuple(action.shape) != (b, n):
-                raise ValueError(f"action_attention must be (B, N) = {(b, n)}, got {tuple(action.shape)}")
-            history = (history + [action])[-self.window:]
-        state = {"history": history}
-        self._sessions[context.session_id] = state
-        self._sessions.move_to_end(context.session_id)
-        while len(self._sessions) > self.max_sessions:
-            self._sessions.popitem(last=False)
-        return state
+    def _histories(self, context: PruningContext, b: int, n: int,
+                   device: torch.device) -> List[List[torch.Tensor]]:
+        """Per sample, the ``(N,)`` action history after this step's signal is added."""
+        states = _per_sample(context.state, b, "context.state")
+        actions = _per_sample(context.extra.get("action_attention"), b, "action_attention")
+        out = []
+        for state, action in zip(states, actions):
+            history = [h.to(device) for h in (state or {}).get("history", [])]
+            if history and tuple(history[-1].shape) != (n,):
+                history = []  # token count changed: start over
+            if action is not None:
+                action = action.float().to(device).reshape(-1)
+                if action.numel() != n:
+                    raise ValueError(f"action_attention rows must hold N = {n} values, got {action.numel()}")
+                history = (history + [action])[-self.window:]
+            out.append(history)
+        return out
 
     def select(self, tokens: torch.Tensor, keep: KeepSpec,
                context: Optional[PruningContext] = None) -> Selection:
-        """``scores`` ``(B, N)``: the semantic signal; ``state`` the new session state."""
+        """``scores`` ``(B, N)``: the semantic signal; ``state`` the ``B`` new per-sample states."""
         check_tokens(tokens)
         b, n, _ = tokens.shape
         m = resolve_keep(keep, n)
         attention = require_attention(context, "vla_pruner")
         semantic = visual_columns(attention, context.visual_positions, n).mean(dim=1).to(tokens.device)
-        state = self._update_state(context, b, n, tokens.device)
-        history = state["history"]
-        if m == n or len(history) < self.window:
-            return Selection(indices=all_indices(b, n, tokens.device), scores=semantic, state=state)
-        action = smooth_history(history, self.gamma)
-        top_sem = torch.zeros(b, n, dtype=torch.bool, device=tokens.device)
-        top_sem.scatter_(1, semantic.topk(m, dim=1).indices, True)
-        top_act = torch.zeros_like(top_sem).scatter_(1, action.topk(m, dim=1).indices, True)
-        union = top_sem | top_act
-        if bool((union.sum(dim=1) == m).all()):
-            return Selection(indices=mask_to_indices(union), scores=semantic, state=state)
-        mask, _ = greedy_maxmin(tokens, m, candidates=union, preselected=top_sem & top_act)
-        return Selection(indices=mask_to_indices(mask), scores=semantic, state=state)
+        histories = self._histories(context, b, n, tokens.device)
+        state = [{"history": h} for h in histories]
+        rows = []
+        for i, history in enumerate(histories):
+            if m == n or len(history) < self.window:
+                rows.append(torch.arange(n, device=tokens.device))
+                continue
+            sem = semantic[i:i + 1]
+            action = smooth_history([h[None] for h in history], self.gamma)
+            top_sem = torch.zeros(1, n, dtype=torch.bool, device=tokens.device)
+            top_sem.scatter_(1, sem.topk(m, dim=1).indices, True)
+            top_act = torch.zeros_like(top_sem).scatter_(1, action.topk(m, dim=1).indices, True)
+            union = top_sem | top_act
+            if int(union.sum()) != m:
+                union, _ = greedy_maxmin(tokens[i:i + 1], m, candidates=union, preselected=top_sem & top_act)
+            rows.append(mask_to_indices(union)[0])
+        indices, counts = pad_rows(rows, tokens.device)
+        return Selection(indices=indices, counts=counts, scores=semantic, state=state)
 
     def extra_repr(self) -> str:
         return f"layer={self.layer}, window={self.window}, gamma={self.gamma}"

@@ -23,15 +23,9 @@ import numpy as np
 
 from fastdrive.sim.types import EgoState
 
+from ..constants import CAMERA_NAMES  # noqa: E402 (re-exported)
+
 NUSCENES_IMAGE_SIZE: Tuple[int, int] = (1600, 900)
-CAMERA_NAMES: Tuple[str, ...] = (
-    "CAM_FRONT",
-    "CAM_FRONT_RIGHT",
-    "CAM_BACK_RIGHT",
-    "CAM_BACK",
-    "CAM_BACK_LEFT",
-    "CAM_FRONT_LEFT",
-)
 
 # name -> (fx == fy, cx, cy) at 1600x900, translation (m), rotation (w, x, y, z)
 _NUSCENES_CALIB = {

@@ -125,7 +125,7 @@ LOCATIONS: Tuple[str, ...] = (
 )
 
 Command = Literal["left", "right", "straight"]
-COMMANDS: Tuple[str, ...] = ("left", "right", "straight")
+from ..constants import COMMANDS  # noqa: E402 (re-exported)
 
 
 @dataclass

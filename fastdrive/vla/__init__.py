@@ -1,6 +1,8 @@
 """Qwen2.5-VL integration: the removable pruning adapter, loading, a tiny test model.
 
 Public API:
+    :func:`install_adapter` / :class:`PruningAdapter` (per-call pruning through
+    a context variable: ``with adapter.pruning(pruner, keep) as call``),
     :func:`attach_pruner` / :class:`PruningHandle` (``handle.detach()``),
     :class:`PrunedQwen25VL` (a thin wrapper owning a handle),
     :class:`PruningRecord` (which tokens were kept, as grid coordinates),
@@ -9,7 +11,7 @@ Public API:
     :func:`synthetic_image_inputs`.
 """
 
-from .adapter import PruningHandle, attach_pruner
+from .adapter import PruningAdapter, PruningCall, PruningHandle, attach_pruner, install_adapter
 from ._state import PruningRecord
 from .loading import CheckpointError, check_qwen25vl_dir, load_qwen25vl
 from .tiny import build_tiny_qwen25vl, random_prompt, synthetic_image_inputs, tiny_qwen25vl_config
@@ -17,7 +19,10 @@ from .wrapper import PrunedQwen25VL
 
 __all__ = [
     "PrunedQwen25VL",
+    "PruningAdapter",
+    "PruningCall",
     "PruningHandle",
+    "install_adapter",
     "PruningRecord",
     "attach_pruner",
     "CheckpointError",

@@ -33,7 +33,7 @@ def image_embeds(vlm: nn.Module, kw: dict, grid_thw: torch.Tensor) -> torch.Tens
 def full_inputs(vlm: nn.Module, kw: dict, run: RunState) -> Tuple[torch.Tensor, torch.Tensor]:
     """Embeddings ``(B, L, D)`` with visual features scattered in, and 3D
     position ids ``(3 or 4, B, L)`` (the caller's, else ``get_rope_index``,
-    which also sets ``vlm.rope_deltas`` for the decode steps)."""
+    whose deltas go to ``run.rope_deltas`` for the decode steps)."""
     input_ids = kw["input_ids"]
     embeds = vlm.get_input_embeddings()(input_ids)
     feats = image_embeds(vlm, kw, run.grid_thw).to(embeds.device, embeds.dtype)
@@ -43,7 +43,8 @@ def full_inputs(vlm: nn.Module, kw: dict, run: RunState) -> Tuple[torch.Tensor, 
     if pos is None:
         pos, deltas = vlm.get_rope_index(input_ids, kw["mm_token_type_ids"], image_grid_thw=run.grid_thw,
                                          attention_mask=run.attention_mask_2d)
-        vlm.rope_deltas = deltas
+        vlm.rope_deltas = deltas  # as the stock forward does; decode steps read run.rope_deltas
+        run.rope_deltas = deltas
     return embeds, pos
 
 

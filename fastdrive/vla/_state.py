@@ -94,6 +94,7 @@ class RunState:
         prev_input: recorded input of layer ``K-1`` (hidden, cos, sin, mask).
         layer_kwargs: sliced per-forward kwargs reused by layers > K.
         action_attention: ``(B, N)`` accumulated decode attention on visual columns.
+        rope_deltas: ``(B, 1)`` M-RoPE offsets of this prefill (decode positions continue from them).
     """
 
     phase: str
@@ -114,3 +115,4 @@ class RunState:
     kept_slots: Optional[List[torch.Tensor]] = None
     extra_tokens: Optional[torch.Tensor] = None
     grid_thw: Optional[torch.Tensor] = None
+    rope_deltas: Optional[torch.Tensor] = None

@@ -26,7 +26,7 @@ def full_context(b: int, n: int, d: int, t: int = 6, grid=(5, 8), seed: int = 0,
         hidden_states=torch.randn(b, length, d, generator=torch.Generator().manual_seed(seed + 1)),
         vision_attention=torch.rand(b, n, generator=g),
         session_id="test",
-        state={"history": history} if warm_history else None,
+        state=[{"history": [h[i] for h in history]} for i in range(b)] if warm_history else None,
         extra={"action_attention": torch.rand(b, n, generator=g)},
     )
 

@@ -74,7 +74,7 @@ def test_adaptive_methods_report_counts(name):
 def _slice_context(ctx, b):
     def cut(x):
         return x[b:b + 1] if isinstance(x, torch.Tensor) else x
-    state = None if ctx.state is None else {"history": [h[b:b + 1] for h in ctx.state["history"]]}
+    state = None if ctx.state is None else [ctx.state[b]]
     return dataclasses.replace(
         ctx, text_embeds=cut(ctx.text_embeds), text_mask=cut(ctx.text_mask),
         visual_positions=cut(ctx.visual_positions), attention=cut(ctx.attention), keys=cut(ctx.keys),

@@ -33,14 +33,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastdrive.sim.types import COMMANDS
+from ...constants import COMMANDS, NUM_FUTURE, NUM_PAST, STEP_S
 
 from ._drivable import DRIVABLE_LAYERS, drivable_area_ego, to_wkt
 from ._frames import global_to_ego_xy, pose_2d, quaternion_yaw, wrap_angle
 
-NUM_FUTURE = 6
-NUM_PAST = 4
-STEP_S = 0.5
 COMMAND_THRESHOLD_M = 2.0
 COMMAND_INDEX: Dict[str, int] = {c: i for i, c in enumerate(COMMANDS)}
 DEFAULT_CAMERAS: Tuple[str, ...] = ("CAM_FRONT",)
