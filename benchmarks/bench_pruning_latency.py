@@ -180,11 +180,9 @@ def warm_state(handle, pruner, n: int, device: str) -> None:
     """Temporal pruners prune only once their window is full: fill it."""
     window = int(getattr(pruner, "window", 0))
     if window:
-        hist = [torch.rand(1, n, device=device) for _ in range(window - 1)]
-        handle.set_state({"history": hist}, session_id=handle.session_id)
+        hist = [torch.rand(n, device=device) for _ in range(window - 1)]
+        handle.set_state([{"history": hist}], session_id=handle.session_id)
         handle.set_action_attention(torch.rand(1, n, device=device), session_id=handle.session_id)
-
-
 
 
 def save_plot(data: Dict, path: Optional[str]) -> None:
