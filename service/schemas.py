@@ -12,6 +12,24 @@ from fastdrive.constants import CAMERA_NAMES, COMMANDS, NUM_FUTURE, NUM_PAST, ST
 _PAST_EXAMPLE = [[-9.8, 0.1], [-7.4, 0.0], [-4.9, 0.0], [-2.5, 0.0]]
 
 
+def _example_png() -> str:
+    """A small grey road-like PNG, so that the schema's example is a request that really plans."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.full((36, 64, 3), 120, np.uint8)
+    img[20:, :] = 70
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_IMAGE_EXAMPLE = _example_png()
+
+
 def _finite(value: float, name: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}")
@@ -72,7 +90,7 @@ class PlanBody(BaseModel):
     """``POST /plan``: camera images, ego state and command."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "images": {"CAM_FRONT": "<base64 JPEG or PNG>"},
+        "images": {"CAM_FRONT": _IMAGE_EXAMPLE},
         "ego_state": {"speed": 5.2, "accel": -0.3, "yaw_rate": 0.01, "past_xy": _PAST_EXAMPLE},
         "command": "straight", "pruning": {"method": "recon", "ratio": 0.5}, "session_id": "car-17"}]})
 
