@@ -11,8 +11,6 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "datasets"))
 # the tiny DrivingVLA widths live beside the model tests (``from tiny_vla import tiny_vlm``)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
-# the real-uvicorn server helper lives beside the service tests (``from server_process import ServerProcess``)
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "service"))
 
 from planning_world import planning_world  # noqa: E402
 

@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from service.client import AsyncPlanClient, PlanClient, PlanError, plan_body
-
-from server_process import ServerProcess  # noqa: E402  (tests/service on sys.path via conftest)
+from service.process import ServerProcess
 
 KEY = "test-key-123"
 N_VISUAL = 144  # the shipped planner: a 9 x 16 token grid on CAM_FRONT

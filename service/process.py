@@ -1,4 +1,4 @@
-"""A real ``python -m service`` process on 127.0.0.1 for the integration tests and the load benchmark."""
+"""``ServerProcess``: a real ``python -m service`` process on 127.0.0.1 (tests, benchmarks, the closed loop)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import List, Optional
 
 import httpx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port() -> int:
@@ -20,21 +19,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# the directory holding this ``service`` package: the subprocess imports the same copy as the caller
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 class ServerProcess:
     """``with ServerProcess(["--api-key", "k"]) as server: httpx.get(server.url + "/readyz")``."""
 
     def __init__(self, args: Optional[List[str]] = None, env: Optional[dict] = None, ready_s: float = 180.0) -> None:
+        """``args``: flags of ``python -m service`` (host and port are chosen here); ``ready_s``: start-up limit."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = ["--host", "127.0.0.1", "--port", str(self.port), *(args or [])]
         self.env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **(env or {})}
+        path = self.env.get("PYTHONPATH", "")
+        self.env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + path if path else "")
         self.ready_s = ready_s
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"fastdrive-service-{self.port}.log")
 
     def start(self) -> "ServerProcess":
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "service", *self.args], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "service", *self.args], env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + self.ready_s
         while time.time() < deadline:
