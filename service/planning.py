@@ -22,7 +22,8 @@ def load_planner(settings: ServiceSettings) -> Planner:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     sessions = SessionStore(max_sessions=settings.max_sessions, ttl_s=settings.session_ttl_s)
-    kwargs = dict(methods=settings.methods, sessions=sessions, strict_options=True)
+    method_options = {"recon": {"weights": settings.recon_weights}} if settings.recon_weights else None
+    kwargs = dict(methods=settings.methods, sessions=sessions, strict_options=True, method_options=method_options)
     path = settings.model_path
     if path is not None and os.path.isdir(path):
         from fastdrive.planner import TextWaypointPlanner

@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     default_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="pruning ratio when a request gives none")
     methods: Annotated[List[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_METHODS),
                                description="pruning methods served (built at start-up)")
+    recon_weights: Optional[str] = Field(
+        None, description="ReconPruner weights for this model (default: the shipped ones, which fit the shipped "
+                          "planner; train others with configs/recon_pruner/)")
     max_batch_size: int = Field(8, ge=1, le=256, description="most requests planned in one forward")
     max_wait_ms: float = Field(5.0, ge=0.0, le=1000.0,
                                description="how long the first request of a batch waits for more")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -31,24 +31,27 @@ class EmbeddedPlanner(Planner):
         sessions: the session store of temporal pruners (default: a new one).
         strict_options: only the methods' ``request_options`` may be set per
             request (the service); see :class:`~.pruner_pool.PrunerPool`.
+        method_options: per method, constructor arguments set by the operator
+            (e.g. ``{'recon': {'weights': path}}``).
     """
 
     cameras = ("CAM_FRONT",)
 
     def __init__(self, model: "DrivingVLA", device: Union[str, torch.device] = "cpu",
                  methods: Optional[Sequence[str]] = None, sessions: Optional[SessionStore] = None,
-                 strict_options: bool = False) -> None:
+                 strict_options: bool = False, method_options: Optional[Mapping[str, Mapping[str, Any]]] = None
+                 ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.pool = PrunerPool(self.model.vlm, action_rows=self.model.num_waypoints, methods=methods,
-                               sessions=sessions, strict_options=strict_options)
+                               sessions=sessions, strict_options=strict_options, method_options=method_options)
 
     @classmethod
     def from_checkpoint(cls, path: Optional[str] = None, device: Union[str, torch.device] = "cpu",
                         **kwargs) -> "EmbeddedPlanner":
         """Load an exported driving-VLA file (default: the checkpoint shipped with FastDrive).
 
-        ``kwargs`` go to the constructor (``methods``, ``sessions``, ``strict_options``).
+        ``kwargs`` go to the constructor (``methods``, ``sessions``, ``strict_options``, ``method_options``).
         """
         from ..models.driving_vla_io import load_driving_vla
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Dict, Hashable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from torch import nn
 
@@ -44,6 +44,8 @@ class PrunerPool:
         sessions: the session store (default: 4096 sessions, 10 min TTL).
         max_variants: bound on the option variants kept built beyond the
             defaults (least recently used are dropped).
+        method_options: per method, constructor arguments the operator sets
+            for every request (e.g. ``{'recon': {'weights': path}}``).
         strict_options: True (the service): a request may set only the
             method's ``request_options``, and only to numbers or booleans.
             False (the evaluation, whose caller is the operator): any
@@ -53,8 +55,10 @@ class PrunerPool:
 
     def __init__(self, model: nn.Module, action_rows: Optional[int] = None,
                  methods: Optional[Sequence[str]] = None, sessions: Optional[SessionStore] = None,
-                 max_variants: int = 32, strict_options: bool = False) -> None:
+                 max_variants: int = 32, strict_options: bool = False,
+                 method_options: Optional[Mapping[str, Mapping[str, Any]]] = None) -> None:
         self.model = model
+        self.method_options = {m: dict(o) for m, o in (method_options or {}).items()}
         self.strict_options = bool(strict_options)
         self.action_rows = action_rows
         self.adapter = install_adapter(model, action_rows=action_rows)
@@ -67,6 +71,10 @@ class PrunerPool:
             raise PlanningInputError(f"unknown pruning method(s) {', '.join(unknown)}; registered: "
                                      f"{', '.join(list_pruners())}")
         self.methods: Tuple[str, ...] = tuple(methods)
+        for m, opts in self.method_options.items():
+            clash = sorted(set(opts) & set(self.model_defaults(m)))
+            if clash:
+                raise PlanningInputError(f"{m}: {', '.join(clash)} are set by the host model and cannot be configured")
         self.max_variants = int(max_variants)
         self._lock = threading.Lock()
         self._defaults: Dict[str, TokenPruner] = {m: self._build(m, {}) for m in self.methods} if eager else {}
@@ -83,7 +91,8 @@ class PrunerPool:
 
     def _build(self, method: str, options: Dict[str, Any]) -> TokenPruner:
         try:
-            pruner = build_pruner(method, **{**self.model_defaults(method), **options})
+            pruner = build_pruner(method, **{**self.model_defaults(method), **self.method_options.get(method, {}),
+                                             **options})
         except (TypeError, ValueError) as exc:
             raise PlanningInputError(f"cannot build pruner {method!r} with {options}: {exc}") from None
         if isinstance(pruner, nn.Module):

@@ -92,14 +92,15 @@ class TextWaypointPlanner(Planner):
         device: where the model runs.
         min_pixels / max_pixels: override the processor's image size bounds
             (pixels per image; None keeps the checkpoint's).
-        methods / sessions / strict_options: see :class:`~.pruner_pool.PrunerPool`.
+        methods / sessions / strict_options / method_options: see :class:`~.pruner_pool.PrunerPool`.
     """
 
     def __init__(self, model: torch.nn.Module, processor: Any, mode: str = "dist-dtheta",
                  cameras: Sequence[str] = ("CAM_FRONT",), max_new_tokens: int = 160,
                  device: Union[str, torch.device] = "cpu", min_pixels: Optional[int] = None,
                  max_pixels: Optional[int] = None, methods: Optional[Sequence[str]] = None,
-                 sessions: Optional[SessionStore] = None, strict_options: bool = False) -> None:
+                 sessions: Optional[SessionStore] = None, strict_options: bool = False,
+                 method_options: Optional[Mapping[str, Mapping[str, Any]]] = None) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown planning mode {mode!r}; choose from {', '.join(MODES)}")
         if not cameras:
@@ -127,7 +128,8 @@ class TextWaypointPlanner(Planner):
                                   f"image_token_id {self.image_token_id}")
         self.merge = int(cfg.vision_config.spatial_merge_size)
         self.eos_token_ids = self._eos_ids()
-        self.pool = PrunerPool(self.model, methods=methods, sessions=sessions, strict_options=strict_options)
+        self.pool = PrunerPool(self.model, methods=methods, sessions=sessions, strict_options=strict_options,
+                               method_options=method_options)
 
     @classmethod
     def from_pretrained(cls, checkpoint_dir: Union[str, os.PathLike], mode: str = "dist-dtheta",

@@ -13,9 +13,25 @@ Six bracketed pairs for t = 0.5 ... 3.0 s whose meaning depends on the mode
 :func:`format_planning_text` is the inverse, used to make training targets
 and test cases.
 
-Arc steps (modes that give a heading per step) are integrated along the
-chord of the arc: a step of length ``d`` that turns the heading from
-``h0`` to ``h1`` moves ``d`` along ``(h0 + h1) / 2``.
+The conventions are Impromptu-VLA's (its nuScenes planning pipeline writes
+the text, its evaluator reads it back), in our ego frame (x forward, y
+left, angles in degrees, positive = left):
+
+* ``dist-theta``: ``[d_i, theta_i]``, ``d_i`` the length of the 0.5 s step
+  ``i`` and ``theta_i`` the direction of that step's *chord* relative to
+  the current heading; steps shorter than 0.2 m are written with theta 0.
+  The step moves ``d_i`` along ``theta_i``.
+* ``dist-dtheta``: ``[d_i, dtheta_i]`` with ``dtheta_i = theta_i -
+  theta_{i-1}`` (``theta_0 = 0``, wrapped to [-180, 180]); the chord
+  direction is the running sum of the ``dtheta``.
+* ``dist-curvature``: ``[d_i, 100 * kappa_i]``, ``kappa_i`` the signed
+  curvature (1/m) at waypoint ``i`` from finite differences over the
+  current position and the six waypoints. A step of length ``d`` whose
+  heading turns by ``kappa * d`` moves along the mean of its start and end
+  headings (the chord of a circular arc). Impromptu's own inverse of this
+  mode multiplies the distances by 0.5 a second time; FastDrive follows the
+  writer instead, so that text written by the pipeline reads back as the
+  trajectory it was written from.
 """
 
 from __future__ import annotations
@@ -88,11 +104,33 @@ def extract_pairs(text: str, num: int = NUM_WAYPOINTS) -> np.ndarray:
     return arr
 
 
-def _integrate(step: np.ndarray, heading: np.ndarray) -> np.ndarray:
-    """Positions from step lengths ``(T,)`` and headings after each step ``(T,)`` (rad)."""
-    prev = np.concatenate([[0.0], heading[:-1]])
-    chord = 0.5 * (prev + heading)
+MIN_STEP_M = 0.2
+"""Steps shorter than this are written with direction 0 (Impromptu's pipeline)."""
+
+
+def _along(step: np.ndarray, chord: np.ndarray) -> np.ndarray:
+    """Positions ``(T, 2)`` from step lengths ``(T,)`` and chord directions ``(T,)`` (rad)."""
     return np.cumsum(np.stack([step * np.cos(chord), step * np.sin(chord)], axis=-1), axis=0)
+
+
+def _integrate(step: np.ndarray, heading: np.ndarray) -> np.ndarray:
+    """Positions from step lengths ``(T,)`` and headings after each step ``(T,)`` (rad): arc chords."""
+    prev = np.concatenate([[0.0], heading[:-1]])
+    return _along(step, 0.5 * (prev + heading))
+
+
+def _wrap_degrees(a: np.ndarray) -> np.ndarray:
+    return (a + 180.0) % 360.0 - 180.0
+
+
+def signed_curvature(points: np.ndarray) -> np.ndarray:
+    """``(T,)`` signed curvature (1/m, positive = left) at each of ``(T, 2)`` points, by central
+    finite differences over the index (one-sided at the ends)."""
+    d1 = np.gradient(points, axis=0)
+    d2 = np.gradient(d1, axis=0)
+    den = (d1[:, 0] ** 2 + d1[:, 1] ** 2) ** 1.5
+    num = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def pairs_to_waypoints(pairs: np.ndarray, mode: str) -> np.ndarray:
@@ -108,9 +146,9 @@ def pairs_to_waypoints(pairs: np.ndarray, mode: str) -> np.ndarray:
         phi = np.radians(b)
         return np.stack([a * np.cos(phi), a * np.sin(phi)], axis=-1)
     if mode == "dist-theta":
-        return _integrate(a, np.radians(b))
+        return _along(a, np.radians(b))
     if mode == "dist-dtheta":
-        return _integrate(a, np.cumsum(np.radians(b)))
+        return _along(a, np.cumsum(np.radians(b)))
     # dist-curvature: heading change over a step = curvature * length
     return _integrate(a, np.cumsum(a * b / 100.0))
 
@@ -121,10 +159,11 @@ def parse_planning_text(text: str, mode: str = "dist-dtheta") -> np.ndarray:
 
 
 def waypoints_to_pairs(waypoints: np.ndarray, mode: str) -> np.ndarray:
-    """Inverse of :func:`pairs_to_waypoints` (exact up to the chord approximation).
+    """What Impromptu's pipeline writes for ``(T, 2)`` ego-frame waypoints (see the module docstring).
 
-    Args:
-        waypoints: ``(T, 2)`` ego-frame xy.
+    The inverse of :func:`pairs_to_waypoints` up to the 0.2 m rule of the theta
+    modes and, for ``dist-curvature``, the finite-difference curvature
+    (exact on straight lines and circular arcs).
     """
     if mode not in MODES:
         raise ValueError(f"unknown planning mode {mode!r}; choose from {MODES}")
@@ -134,24 +173,18 @@ def waypoints_to_pairs(waypoints: np.ndarray, mode: str) -> np.ndarray:
     if mode == "polar":
         return np.stack([np.hypot(pts[:, 0], pts[:, 1]),
                          np.degrees(np.arctan2(pts[:, 1], pts[:, 0]))], axis=-1)
-    steps = np.diff(np.vstack([[0.0, 0.0], pts]), axis=0)
+    path = np.vstack([[0.0, 0.0], pts])
+    steps = np.diff(path, axis=0)
     if mode == "dx-dy":
         return np.stack([-steps[:, 1], steps[:, 0]], axis=-1)
     dist = np.hypot(steps[:, 0], steps[:, 1])
-    chord = np.arctan2(steps[:, 1], steps[:, 0])
-    heading = np.zeros(len(pts))
-    prev = 0.0
-    for i, c in enumerate(chord):  # chord = (prev + h) / 2  =>  h = 2 c - prev
-        h = 2.0 * c - prev if dist[i] > 1e-6 else prev
-        heading[i] = h
-        prev = h
+    if mode == "dist-curvature":
+        return np.stack([dist, 100.0 * signed_curvature(path)[1:]], axis=-1)
+    theta = np.where(dist < MIN_STEP_M, 0.0, np.degrees(np.arctan2(steps[:, 1], steps[:, 0])))
     if mode == "dist-theta":
-        return np.stack([dist, np.degrees(heading)], axis=-1)
-    dtheta = np.diff(np.concatenate([[0.0], heading]))
-    if mode == "dist-dtheta":
-        return np.stack([dist, np.degrees(dtheta)], axis=-1)
-    curv = np.where(dist > 1e-6, dtheta / np.maximum(dist, 1e-6) * 100.0, 0.0)
-    return np.stack([dist, curv], axis=-1)
+        return np.stack([dist, theta], axis=-1)
+    dtheta = _wrap_degrees(np.diff(np.concatenate([[0.0], theta])))
+    return np.stack([dist, dtheta], axis=-1)
 
 
 def format_planning_text(waypoints: np.ndarray, mode: str = "dist-dtheta",
@@ -164,5 +197,5 @@ def format_planning_text(waypoints: np.ndarray, mode: str = "dist-dtheta",
             f"The output is formatted as {_LABELS[mode]}: {body}</PLANNING>")
 
 
-__all__ = ["MODES", "PlanningParseError", "extract_pairs", "format_planning_text",
-           "pairs_to_waypoints", "parse_planning_text", "waypoints_to_pairs"]
+__all__ = ["MIN_STEP_M", "MODES", "PlanningParseError", "extract_pairs", "format_planning_text",
+           "pairs_to_waypoints", "parse_planning_text", "signed_curvature", "waypoints_to_pairs"]
