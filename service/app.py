@@ -134,7 +134,10 @@ def create_app(settings: Optional[ServiceSettings] = None, planner: Optional[Pla
     async def readyz() -> Response:
         if not state.ready:
             return JSONResponse({"error": "NotReady", "detail": "the model is loading"}, status_code=503)
-        return JSONResponse({"status": "ready", "model": state.model})
+        planner = state.planner
+        size = getattr(getattr(planner, "model", None), "image_size", None)
+        return JSONResponse({"status": "ready", "model": state.model, "cameras": list(planner.cameras),
+                             "image_size": list(size) if size is not None else None})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

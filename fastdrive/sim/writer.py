@@ -187,6 +187,7 @@ def _write_metadata(
             "image_size": [int(rig.cameras[0].width), int(rig.cameras[0].height)],
             "export_offset": offsets,
             "num_scenes": len(scenes),
+            "samples_per_scene": len(scenes[0].frames) if scenes else 0,
             "scenes": {
                 s.name: {"split": s.split, "location": s.town.name, "events": list(s.events)} for s in scenes
             },
