@@ -23,7 +23,7 @@ from fastdrive.sim.agents import (
 )
 from fastdrive.sim.ego import EventLog, EgoNavigator, current_command, ego_state
 from fastdrive.sim.town import generate_town
-from fastdrive.sim.types import LOCATIONS, Frame, SceneLog, Town
+from fastdrive.sim.types import LOCATIONS, EgoState, Frame, SceneLog, Town
 
 STEPS_PER_KEYFRAME = 5
 WARMUP_STEPS = 20
@@ -242,6 +242,7 @@ def generate_scene(
     t0 = int(t0_us) if t0_us is not None else T0_US + int(seed % 1_000_000) * 3_600_000_000
     events = EventLog(net)
     frames: List[Frame] = []
+    track: List[EgoState] = []  # the ego at every 10 Hz step from the first keyframe on
     prev_yaw: Optional[float] = None
     n_steps = WARMUP_STEPS + (samples_per_scene - 1) * STEPS_PER_KEYFRAME + 1
     for i in range(n_steps):
@@ -252,6 +253,8 @@ def generate_scene(
         else:
             sim.lights = sim.light_states(t)
         k = i - WARMUP_STEPS
+        if k >= 0:
+            track.append(ego_state(sim.ego, net, prev_yaw, DT))
         if k < 0 or k % STEPS_PER_KEYFRAME:
             continue
         f = k // STEPS_PER_KEYFRAME
@@ -262,7 +265,7 @@ def generate_scene(
         events.update(f, sim.ego, sim.lights)
     desc = f"{town.name}, ego target {sim.ego.v0:.1f} m/s, " + ", ".join(events.events)
     return SceneLog(name=name, town=town, frames=frames, split=split, description=desc,  # type: ignore[arg-type]
-                    events=list(events.events))
+                    events=list(events.events), ego_track=track)
 
 
 TRAIN_LAYOUT = {"spacing": (95.0, 115.0), "curve_amp": (7.0, 12.0), "p_four_lane": (0.3, 0.5), "p_curved": (0.4, 0.6)}

@@ -323,3 +323,4 @@ class SceneLog:
     split: Literal["train", "val"] = "train"
     description: str = ""
     events: List[str] = field(default_factory=list)  # e.g. 'stop_for_pedestrian@t=12'
+    ego_track: List[EgoState] = field(default_factory=list)  # the ego at every 10 Hz step from the first keyframe

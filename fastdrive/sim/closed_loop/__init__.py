@@ -1,0 +1,1 @@
+"""Closed-loop driving through the planning service: vehicle model, scorer, simulator."""

@@ -1,0 +1,120 @@
+"""Rows x episodes: the closed-loop table (reference rows, the unpruned planner, every pruner x ratio)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .drivers import ConstantVelocityDriver, ServiceDriver
+from .episode import Camera, EpisodeResult, EpisodeSpec, run_episode
+from .pdm import summarize
+from .replay import ReplayScene
+
+SUB_SCORES = ("nc", "dac", "tlc", "ep", "ttc", "c", "pdms")
+
+
+@dataclass
+class Row:
+    """One row of the table: a label and how it drives."""
+
+    label: str
+    kind: str  # 'log' | 'cv' | 'service'
+    pruning: Optional[Dict[str, Any]] = None
+    swap: bool = False
+
+
+def reference_rows() -> List[Row]:
+    """Log replay (the scorer's check), constant velocity (the floor), the unpruned planner, and the
+    planner fed another scene's camera (does the camera matter in closed loop?)."""
+    return [Row("log replay", "log"), Row("constant velocity", "cv"),
+            Row("unpruned", "service", {"method": "none", "ratio": 0.0}),
+            Row("camera swap", "service", {"method": "none", "ratio": 0.0}, swap=True)]
+
+
+def pruning_rows(methods: Sequence[str], ratios: Sequence[float]) -> List[Row]:
+    return [Row(f"{m} {int(round(100 * r))}%", "service", {"method": m, "ratio": float(r)})
+            for m in methods for r in ratios if r > 0]
+
+
+def episodes(scenes: Sequence[ReplayScene], seconds: float, starts: int,
+             swap_pool: Optional[Sequence[ReplayScene]] = None) -> List[EpisodeSpec]:
+    """``starts`` start times per scene, evenly spaced over what the scene's length allows (first: 0 s).
+
+    Each episode's camera-swap partner is the next scene of ``swap_pool`` (default: ``scenes``)
+    that is not its own.
+
+    Raises:
+        ValueError: a scene shorter than ``seconds``.
+    """
+    pool = list(swap_pool or scenes)
+    out = []
+    for scene in scenes:
+        others = [s for s in pool if s.name != scene.name]
+        k = next((j for j, s in enumerate(pool) if s.name == scene.name), -1)
+        partner = (pool[(k + 1) % len(pool)] if k >= 0 and len(pool) > 1 else others[0]) if others else None
+        room = scene.duration - seconds
+        if room < -1e-6:
+            raise ValueError(f"{scene.name} lasts {scene.duration:g} s, shorter than an episode of {seconds:g} s")
+        for s in np.linspace(0.0, max(room, 0.0), starts) if starts > 1 else [0.0]:
+            out.append(EpisodeSpec(scene, float(np.floor(s / 0.5 + 0.5) * 0.5), seconds, swap_scene=partner))
+    return out
+
+
+def run_rows(rows: Sequence[Row], specs: Sequence[EpisodeSpec], client: Any, camera: Camera,
+             progress: Optional[Callable[[str], None]] = None, record: Optional[Callable[[Row, EpisodeSpec], bool]] = None
+             ) -> Dict[str, List[EpisodeResult]]:
+    """Every row on every episode; failures are recorded and the run goes on."""
+    results: Dict[str, List[EpisodeResult]] = {}
+    for row in rows:
+        res = []
+        for spec in specs:
+            keep = bool(record and record(row, spec))
+            if row.kind == "log":
+                r = run_episode(spec, lambda inp: None, row.label, None, log_replay=True)
+            elif row.kind == "cv":
+                r = run_episode(spec, ConstantVelocityDriver().plan, row.label, None)
+            else:
+                if row.swap and spec.swap_scene is None:
+                    continue
+                driver = ServiceDriver(client, row.pruning, return_kept=keep)
+                use = spec if row.swap else EpisodeSpec(spec.scene, spec.start_s, spec.seconds)
+                r = run_episode(use, driver.plan, row.label, camera, record=keep)
+            res.append(r)
+            if progress is not None:
+                progress(f"{row.label:<22} {r.scene} @{r.start_s:g}s: " + (
+                    f"PDMS {r.pdm.pdms:.3f}" if r.pdm is not None else f"FAILED ({r.failure})"))
+        results[row.label] = res
+    return results
+
+
+def table(results: Dict[str, List[EpisodeResult]], resamples: int = 2000, seed: int = 0) -> List[Dict[str, Any]]:
+    """Per row: mean sub-scores and PDMS with a bootstrap 95% interval over scenes, failures, cost per step."""
+    out = []
+    for label, res in results.items():
+        ok = [r for r in res if r.pdm is not None]
+        row: Dict[str, Any] = {"row": label, "episodes": len(res), "failures": len(res) - len(ok)}
+        if ok:
+            row.update(summarize([r.pdm for r in ok], [r.scene for r in ok], resamples=resamples, seed=seed))
+        for part in ("render", "http", "plan"):
+            vals = [r.cost_ms.get(part, 0.0) for r in res if r.cost_ms]
+            row[f"{part}_ms"] = float(np.mean(vals)) if vals else 0.0
+        out.append(row)
+    return out
+
+
+def format_table(rows: List[Dict[str, Any]]) -> str:
+    """A Markdown table of :func:`table`."""
+    head = ("| row | PDMS [95% CI] | NC | DAC | TLC | EP | TTC | C | episodes (failed) | render / HTTP / plan ms |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        if "pdms" not in r:
+            lines.append(f"| {r['row']} | - | - | - | - | - | - | - | {r['episodes']} ({r['failures']}) | - |")
+            continue
+        lo, hi = r.get("pdms_ci", (float("nan"), float("nan")))
+        cost = f"{r['render_ms']:.0f} / {r['http_ms']:.0f} / {r['plan_ms']:.0f}" if r["http_ms"] else "-"
+        lines.append(f"| {r['row']} | {r['pdms']:.3f} [{lo:.3f}, {hi:.3f}] | " + " | ".join(
+            f"{r[k]:.3f}" for k in SUB_SCORES[:-1]) + f" | {r['episodes']} ({r['failures']}) | {cost} |")
+    return "\n".join(lines)
