@@ -356,5 +356,19 @@ def summarize(results: Sequence[PDMResult], scene_ids: Sequence[str], resamples:
     return out
 
 
+def paired_difference(values: Sequence[float], reference: Sequence[float], scene_ids: Sequence[str],
+                      resamples: int = 2000, seed: int = 0) -> dict:
+    """Mean of ``values - reference`` over paired episodes (same scene and start) and its percentile
+    bootstrap 95 % interval, resampling scenes with replacement: ``{'delta', 'delta_ci'}``."""
+    if not len(values) or len(values) != len(reference) or len(values) != len(scene_ids):
+        raise ValueError("need paired values, references and scene ids, at least one of each")
+    diff = np.asarray(values, float) - np.asarray(reference, float)
+    _, scene = np.unique(np.asarray([str(s) for s in scene_ids]), return_inverse=True)
+    sums, counts = np.bincount(scene, weights=diff), np.bincount(scene).astype(float)
+    draws = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
+    lo, hi = np.percentile(sums[draws].sum(axis=1) / counts[draws].sum(axis=1), [2.5, 97.5])
+    return {"delta": float(diff.mean()), "delta_ci": (float(lo), float(hi))}
+
+
 __all__ = ["AGENT_KINDS", "AgentBox", "ComfortBounds", "EgoTrace", "PDMResult", "SceneContext", "STATIC_KIND",
-           "comfort_signals", "comfort_violations", "score_episode", "summarize"]
+           "comfort_signals", "comfort_violations", "paired_difference", "score_episode", "summarize"]

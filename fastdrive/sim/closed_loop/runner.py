@@ -9,7 +9,7 @@ import numpy as np
 
 from .drivers import ConstantVelocityDriver, ServiceDriver
 from .episode import Camera, EpisodeResult, EpisodeSpec, run_episode
-from .pdm import summarize
+from .pdm import paired_difference, summarize
 from .replay import ReplayScene
 
 SUB_SCORES = ("nc", "dac", "tlc", "ep", "ttc", "c", "pdms")
@@ -89,14 +89,22 @@ def run_rows(rows: Sequence[Row], specs: Sequence[EpisodeSpec], client: Any, cam
     return results
 
 
-def table(results: Dict[str, List[EpisodeResult]], resamples: int = 2000, seed: int = 0) -> List[Dict[str, Any]]:
-    """Per row: mean sub-scores and PDMS with a bootstrap 95% interval over scenes, failures, cost per step."""
+def table(results: Dict[str, List[EpisodeResult]], resamples: int = 2000, seed: int = 0,
+          reference: str = "unpruned") -> List[Dict[str, Any]]:
+    """Per row: mean sub-scores and PDMS with a bootstrap 95% interval over scenes, failures, cost per step,
+    and the PDMS difference to the ``reference`` row over the episodes both completed (paired, bootstrap
+    over scenes)."""
+    ref = {(r.scene, r.start_s): r.pdm.pdms for r in results.get(reference, []) if r.pdm is not None}
     out = []
     for label, res in results.items():
         ok = [r for r in res if r.pdm is not None]
         row: Dict[str, Any] = {"row": label, "episodes": len(res), "failures": len(res) - len(ok)}
         if ok:
             row.update(summarize([r.pdm for r in ok], [r.scene for r in ok], resamples=resamples, seed=seed))
+        pairs = [(r.pdm.pdms, ref[(r.scene, r.start_s)], r.scene) for r in ok if (r.scene, r.start_s) in ref]
+        if pairs and label != reference:
+            vals, refs, scenes = zip(*pairs)
+            row.update(paired_difference(vals, refs, scenes, resamples=resamples, seed=seed))
         for part in ("render", "http", "plan"):
             vals = [r.cost_ms.get(part, 0.0) for r in res if r.cost_ms]
             row[f"{part}_ms"] = float(np.mean(vals)) if vals else 0.0
@@ -106,15 +114,21 @@ def table(results: Dict[str, List[EpisodeResult]], resamples: int = 2000, seed: 
 
 def format_table(rows: List[Dict[str, Any]]) -> str:
     """A Markdown table of :func:`table`."""
-    head = ("| row | PDMS [95% CI] | NC | DAC | TLC | EP | TTC | C | episodes (failed) | render / HTTP / plan ms |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| row | PDMS [95% CI] | vs unpruned [95% CI] | NC | DAC | TLC | EP | TTC | C | episodes (failed) "
+            "| render / HTTP / plan ms |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         if "pdms" not in r:
-            lines.append(f"| {r['row']} | - | - | - | - | - | - | - | {r['episodes']} ({r['failures']}) | - |")
+            lines.append(f"| {r['row']} | - | - | - | - | - | - | - | - | {r['episodes']} ({r['failures']}) | - |")
             continue
         lo, hi = r.get("pdms_ci", (float("nan"), float("nan")))
         cost = f"{r['render_ms']:.0f} / {r['http_ms']:.0f} / {r['plan_ms']:.0f}" if r["http_ms"] else "-"
-        lines.append(f"| {r['row']} | {r['pdms']:.3f} [{lo:.3f}, {hi:.3f}] | " + " | ".join(
+        if "delta" in r:
+            d_lo, d_hi = r["delta_ci"]
+            star = "*" if d_lo > 0 or d_hi < 0 else ""
+            delta = f"{r['delta']:+.3f} [{d_lo:+.3f}, {d_hi:+.3f}]{star}"
+        else:
+            delta = "-"
+        lines.append(f"| {r['row']} | {r['pdms']:.3f} [{lo:.3f}, {hi:.3f}] | {delta} | " + " | ".join(
             f"{r[k]:.3f}" for k in SUB_SCORES[:-1]) + f" | {r['episodes']} ({r['failures']}) | {cost} |")
     return "\n".join(lines)

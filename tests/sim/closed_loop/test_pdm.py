@@ -247,3 +247,14 @@ def test_summarize_resamples_whole_scenes():
         assert min(abs(end - v) for v in (0.0, 0.75, 1.0)) < 1e-9
     same = summarize([_result(0.6)] * 4, ["a", "b", "c", "d"])
     assert same["pdms_ci"] == pytest.approx((0.6, 0.6))
+
+
+def test_paired_difference_resamples_scenes():
+    from fastdrive.sim.closed_loop.pdm import paired_difference
+
+    out = paired_difference([0.6, 0.7, 0.9], [0.5, 0.6, 0.8], ["a", "a", "b"], resamples=500)
+    assert out["delta"] == pytest.approx(0.1) and out["delta_ci"] == pytest.approx((0.1, 0.1))
+    mixed = paired_difference([1.0, 0.0], [0.0, 1.0], ["a", "b"], resamples=500)
+    assert mixed["delta"] == 0.0 and mixed["delta_ci"][0] < 0 < mixed["delta_ci"][1]
+    with pytest.raises(ValueError):
+        paired_difference([1.0], [1.0, 2.0], ["a"])
