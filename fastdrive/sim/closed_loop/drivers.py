@@ -12,7 +12,7 @@ import base64
 import io
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -33,6 +33,8 @@ class PlanInput:
         past_xy: ``(4, 2)`` ego-frame positions at -2.0 ... -0.5 s.
         command: the route's command.
         session_id: one per episode and row (temporal pruners).
+        t: scene time (s); pose: the simulated ``(x, y, yaw)`` (global, rear axle). What a
+            planner must not see; the log-plan reference uses them.
     """
 
     frames: Dict[str, np.ndarray]
@@ -42,6 +44,8 @@ class PlanInput:
     past_xy: np.ndarray
     command: str
     session_id: str
+    t: float = 0.0
+    pose: Tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -133,3 +137,23 @@ class ConstantVelocityDriver:
 
     def plan(self, inp: PlanInput) -> PlanOutput:
         return PlanOutput(constant_velocity_waypoints(inp.speed))
+
+
+class LogPlanDriver:
+    """The tracker's check: the logged ego's next 3 s, expressed from wherever the simulated car is.
+
+    Drives through the same vehicle model and tracker as the planners, so its score shows what
+    tracking alone costs (log replay, by contrast, skips the vehicle model).
+    """
+
+    needs_frames = False
+
+    def __init__(self, scene: Any) -> None:
+        self.scene = scene
+
+    def plan(self, inp: PlanInput) -> PlanOutput:
+        from .geometry import to_ego
+
+        s = self.scene
+        future = np.array([s.ego_at(min(inp.t + STEP_S * k, s.duration))[:2] for k in range(1, NUM_FUTURE + 1)])
+        return PlanOutput(to_ego(future, *inp.pose))

@@ -173,7 +173,7 @@ def run_episode(spec: EpisodeSpec, plan: Callable[[PlanInput], PlanOutput], row:
             yaw_rate = state.yaw_rate(limits)
             inp = PlanInput(frames, state.speed, state.accel, float(yaw_rate),
                             _past_xy(history, scene, t, state.x, state.y, state.yaw), scene.frame(t).command,
-                            session)
+                            session, t=t, pose=(state.x, state.y, state.yaw))
             try:
                 out = plan(inp)
             except EpisodeFailure as exc:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .drivers import ConstantVelocityDriver, ServiceDriver
+from .drivers import ConstantVelocityDriver, LogPlanDriver, ServiceDriver
 from .episode import Camera, EpisodeResult, EpisodeSpec, run_episode
 from .pdm import paired_difference, summarize
 from .replay import ReplayScene
@@ -20,15 +20,16 @@ class Row:
     """One row of the table: a label and how it drives."""
 
     label: str
-    kind: str  # 'log' | 'cv' | 'service'
+    kind: str  # 'log' | 'log_plan' | 'cv' | 'service'
     pruning: Optional[Dict[str, Any]] = None
     swap: bool = False
 
 
 def reference_rows() -> List[Row]:
-    """Log replay (the scorer's check), constant velocity (the floor), the unpruned planner, and the
-    planner fed another scene's camera (does the camera matter in closed loop?)."""
-    return [Row("log replay", "log"), Row("constant velocity", "cv"),
+    """Log replay (the scorer's check), the logged future as the plan through the tracker (the
+    tracker's check), constant velocity (the floor), the unpruned planner, and the planner fed
+    another scene's camera (does the camera matter in closed loop?)."""
+    return [Row("log replay", "log"), Row("log plan, tracked", "log_plan"), Row("constant velocity", "cv"),
             Row("unpruned", "service", {"method": "none", "ratio": 0.0}),
             Row("camera swap", "service", {"method": "none", "ratio": 0.0}, swap=True)]
 
@@ -73,6 +74,8 @@ def run_rows(rows: Sequence[Row], specs: Sequence[EpisodeSpec], client: Any, cam
             keep = bool(record and record(row, spec))
             if row.kind == "log":
                 r = run_episode(spec, lambda inp: None, row.label, None, log_replay=True)
+            elif row.kind == "log_plan":
+                r = run_episode(spec, LogPlanDriver(spec.scene).plan, row.label, None)
             elif row.kind == "cv":
                 r = run_episode(spec, ConstantVelocityDriver().plan, row.label, None)
             else:

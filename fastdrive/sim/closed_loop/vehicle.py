@@ -96,14 +96,21 @@ class TrajectoryTracker:
 
     Lateral: pure pursuit on the planned path (rear axle), lookahead distance
     ``max(min_lookahead, lookahead_time * speed)`` m, the path extrapolated along its last
-    direction. Longitudinal: ``accel = a_plan(t) + speed_gain * (v_plan(t) - speed)`` with the
-    plan's speed profile read off the waypoint spacing; a full stop (``-max_decel``) once the
-    vehicle is within :data:`STOP_RADIUS` of the end of a plan that stops.
+    direction. Longitudinal: ``accel = a_plan(t) + speed_gain * (v_plan(t) - speed) +
+    position_gain * e(t)`` with the plan's position, speed and acceleration at ``t`` read off the
+    waypoints (linear in time between them) and ``e`` the along-track distance the car is behind
+    the plan's position (negative ahead of it: the car waits for the plan rather than racing a
+    plan point that lies behind it); once the plan has stopped and the car is within
+    :data:`STOP_RADIUS` of its end, it brakes to a standstill (``max(1.5, stop_gain * speed)``
+    m/s^2), past its end with ``max_decel``.
     """
 
     def __init__(self, limits: Optional[VehicleLimits] = None, lookahead_time: float = 0.8,
-                 min_lookahead: float = 2.5, speed_gain: float = 1.5) -> None:
+                 min_lookahead: float = 2.5, speed_gain: float = 2.0, position_gain: float = 2.0,
+                 stop_gain: float = 2.0) -> None:
         self.limits = limits if limits is not None else VehicleLimits()
+        self.position_gain = position_gain  # 1/s^2
+        self.stop_gain = stop_gain  # 1/s: braking at the stop, as a share of speed
         self.lookahead_time = lookahead_time  # s
         self.min_lookahead = min_lookahead  # m
         self.speed_gain = speed_gain  # 1/s
@@ -138,23 +145,30 @@ class TrajectoryTracker:
         self._ext_path = np.vstack([self.path, end])
         self._ext_arc = np.concatenate([self._arc, [self._arc[-1] + _EXTENSION]])
 
-    def plan_speed(self, t_since_plan: float) -> Tuple[float, float]:
-        """The plan's (speed m/s, acceleration m/s^2) at ``t_since_plan`` s.
+    def reference(self, t: float) -> np.ndarray:
+        """``(2,)`` global position the plan holds at ``t`` s after planning (linear between waypoints,
+        extrapolated along the last segment's velocity beyond the last)."""
+        times, path = self.times, self.path
+        if t >= times[-1]:
+            vel = (path[-1] - path[-2]) / (times[-1] - times[-2])
+            return path[-1] + (t - times[-1]) * vel
+        return np.array([np.interp(t, times, path[:, 0]), np.interp(t, times, path[:, 1])])
 
-        Speed: the waypoint-spacing speeds at the segment mid-times, interpolated linearly (held
-        before the first and after the last). The first segment starts at the vehicle, so its
-        speed also carries the along-track error at planning time (2 m/s per metre behind for
-        0.5 s waypoints): that is the position feedback. Acceleration: the slope of that profile,
-        taken between waypoints only (never from the first segment, whose error would otherwise
-        read as a bogus deceleration when behind).
-        """
-        u, m = self._seg_speed, self._mid_times
-        v = float(np.interp(t_since_plan, m, u))
-        if len(u) < 3:
-            return v, 0.0
-        i = int(np.clip(np.searchsorted(m, t_since_plan) - 1, 1, len(u) - 2))
-        accel = float((u[i + 1] - u[i]) / (m[i + 1] - m[i]))
-        return v, accel if v > 0.0 else 0.0
+    def plan_speed(self, t_since_plan: float, heading: Optional[float] = None) -> Tuple[float, float]:
+        """The plan's (speed m/s, acceleration m/s^2) at ``t_since_plan`` s: central differences of
+        :meth:`reference` over 0.5 s; motion against ``heading`` (a plan point behind the car) counts
+        as no forward speed, since the car does not reverse."""
+        h = 0.25
+
+        def speed(t: float) -> float:
+            d = self.reference(t + h) - self.reference(max(t - h, 0.0))
+            v = float(np.hypot(*d)) / (t + h - max(t - h, 0.0))
+            if heading is not None and d @ np.array([math.cos(heading), math.sin(heading)]) < 0:
+                return 0.0
+            return v
+
+        v = speed(t_since_plan)
+        return v, (speed(t_since_plan + h) - speed(max(t_since_plan - h, 0.0))) / (2 * h)
 
     def _project(self, point: np.ndarray) -> float:
         """Arc length (m) of the closest point of the (extended) path to ``point (2,)``."""
@@ -172,13 +186,17 @@ class TrajectoryTracker:
         lim = self.limits
         pos = np.array([state.x, state.y])
         s_here = self._project(pos)
-        # longitudinal
-        to_end = min(self._arc[-1] - s_here, float(np.hypot(*(self.path[-1] - pos))))
-        if self._stops and to_end <= STOP_RADIUS:  # at (or past) the end of a plan that stops
+        # longitudinal: the plan's speed profile, plus feedback on the along-track position error
+        heading = np.array([math.cos(state.yaw), math.sin(state.yaw)])
+        v_ref, a_ref = self.plan_speed(t_since_plan, state.yaw)
+        error = float((self.reference(t_since_plan) - pos) @ heading)  # m, > 0: the car is behind
+        to_end = float((self.path[-1] - pos) @ heading)
+        if self._stops and v_ref < 0.3 and to_end <= 0.0:  # past where the plan stops: stop now
             accel = -lim.max_decel
+        elif self._stops and v_ref < 0.3 and to_end <= STOP_RADIUS:  # at the stop: come to a standstill
+            accel = -max(1.5, self.stop_gain * state.speed)
         else:
-            v_ref, a_ref = self.plan_speed(t_since_plan)
-            accel = a_ref + self.speed_gain * (v_ref - state.speed)
+            accel = a_ref + self.speed_gain * (v_ref - state.speed) + self.position_gain * error
         # lateral: pure pursuit towards the path point one lookahead further along
         if self._degenerate:
             return float(accel), float(state.steer)

@@ -26,7 +26,7 @@ def test_an_episode_through_the_service_is_scored_and_reproducible(server, plann
     gif = tmp_path / "episode.gif"
     assert _run(server, planning_world_root, tmp_path / "a.json", "--video", str(gif)) == 0
     printed = capsys.readouterr().out
-    for row in ("log replay", "constant velocity", "unpruned", "camera swap", "recon 50%"):
+    for row in ("log replay", "log plan, tracked", "constant velocity", "unpruned", "camera swap", "recon 50%"):
         assert f"| {row} |" in printed
     first = json.loads((tmp_path / "a.json").read_text())
     rows = {r["row"]: r for r in first["table"]}
