@@ -90,6 +90,9 @@ class PDMResult:
     pdms: float
     events: List[str]
     ego_progress: float
+    #: seconds from the start to the first at-fault collision, drivable-area exit or red-light entry
+    #: (the multiplicative penalties); None when there is none
+    first_infraction_s: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,8 @@ def _not_at_fault(ex: float, ey: float, eyaw: float, espeed: float, elength: flo
     return None
 
 
-def _no_collision(ego, scene, polys, stationary_speed, rear_margin, events) -> Tuple[float, Dict[str, int]]:
+def _no_collision(ego, scene, polys, stationary_speed, rear_margin, events,
+                  infractions: List[float]) -> Tuple[float, Dict[str, int]]:
     """NC and the first-contact step of every object the ego touched (each object judged once)."""
     ego_polys = box_polygons(ego.x, ego.y, ego.yaw, ego.length, ego.width)
     nc, first = 1.0, {}  # first: token -> step of first contact
@@ -215,6 +219,7 @@ def _no_collision(ego, scene, polys, stationary_speed, rear_margin, events) -> T
             if reason is None:
                 nc = min(nc, 0.5 if a.kind == STATIC_KIND else 0.0)
                 events.append(f"{where} (at fault)")
+                infractions.append(float(ego.t[k]))
             else:
                 events.append(f"{where} (not at fault: {reason})")
     return nc, first
@@ -251,7 +256,7 @@ def _time_to_collision(ego, scene, tables, first, horizons, stationary_speed, re
 # ----------------------------------------------------------------------------- area, lights, progress
 
 
-def _drivable(ego: EgoTrace, drivable: BaseGeometry, events: List[str]) -> float:
+def _drivable(ego: EgoTrace, drivable: BaseGeometry, events: List[str], infractions: List[float]) -> float:
     """DAC: 0 if any ego corner at any step lies outside drivable grown by DRIVABLE_TOLERANCE."""
     corners = box_corners(ego.x, ego.y, ego.yaw, ego.length, ego.width)  # (T, 4, 2)
     area = shapely.buffer(drivable, DRIVABLE_TOLERANCE)
@@ -259,11 +264,12 @@ def _drivable(ego: EgoTrace, drivable: BaseGeometry, events: List[str]) -> float
     bad = np.flatnonzero(~inside.reshape(-1, 4).all(axis=1))
     if bad.size:
         events.append(f"left the drivable area at t={ego.t[bad[0]]:.1f} s")
+        infractions.append(float(ego.t[bad[0]]))
         return 0.0
     return 1.0
 
 
-def _traffic_lights(ego: EgoTrace, red_zones, events: List[str]) -> float:
+def _traffic_lights(ego: EgoTrace, red_zones, events: List[str], infractions: List[float]) -> float:
     """TLC: 0 if, at some step k >= 1, the ego box intersects a polygon of red_zones[k]
     that its box at step k-1 did not intersect."""
     if not red_zones:
@@ -273,6 +279,7 @@ def _traffic_lights(ego: EgoTrace, red_zones, events: List[str]) -> float:
         for zone in red_zones[k]:
             if shapely.intersects(polys[k], zone) and not shapely.intersects(polys[k - 1], zone):
                 events.append(f"entered a red-light zone at t={ego.t[k]:.1f} s")
+                infractions.append(float(ego.t[k]))
                 return 0.0
     return 1.0
 
@@ -320,11 +327,12 @@ def score_episode(ego: EgoTrace, scene: SceneContext, *, ttc_horizons: Sequence[
     ego = EgoTrace(*(np.asarray(a, float) for a in (ego.t, ego.x, ego.y, ego.yaw, ego.speed)),
                    length=float(ego.length), width=float(ego.width))
     events: List[str] = []
+    infractions: List[float] = []
     tables = [_agent_table(boxes) for boxes in scene.agents]
     polys = [box_polygons(tb[:, 0], tb[:, 1], tb[:, 2], tb[:, 3], tb[:, 4]) for tb in tables]
-    nc, first = _no_collision(ego, scene, polys, stationary_speed, rear_margin, events)
-    dac = _drivable(ego, scene.drivable, events)
-    tlc = _traffic_lights(ego, scene.red_zones, events)
+    nc, first = _no_collision(ego, scene, polys, stationary_speed, rear_margin, events, infractions)
+    dac = _drivable(ego, scene.drivable, events, infractions)
+    tlc = _traffic_lights(ego, scene.red_zones, events, infractions)
     ep, progress = _progress(ego, scene, min_expert_progress, events)
     ttc = _time_to_collision(ego, scene, tables, first, tuple(ttc_horizons), stationary_speed,
                              rear_margin, events)
@@ -333,8 +341,9 @@ def score_episode(ego: EgoTrace, scene: SceneContext, *, ttc_horizons: Sequence[
         events.append("uncomfortable: " + ", ".join(violated) + " out of bounds")
     c = 0.0 if violated else 1.0
     pdms = nc * dac * tlc * (5.0 * ttc + 5.0 * ep + 2.0 * c) / 12.0
+    first_infraction = min(infractions) - float(ego.t[0]) if infractions else None
     return PDMResult(nc=nc, dac=dac, tlc=tlc, ep=ep, ttc=ttc, c=c, pdms=float(pdms), events=events,
-                     ego_progress=float(progress))
+                     ego_progress=float(progress), first_infraction_s=first_infraction)
 
 
 def summarize(results: Sequence[PDMResult], scene_ids: Sequence[str], resamples: int = 2000,

@@ -97,17 +97,22 @@ def table(results: Dict[str, List[EpisodeResult]], resamples: int = 2000, seed: 
     """Per row: mean sub-scores and PDMS with a bootstrap 95% interval over scenes, failures, cost per step,
     and the PDMS difference to the ``reference`` row over the episodes both completed (paired, bootstrap
     over scenes)."""
-    ref = {(r.scene, r.start_s): r.pdm.pdms for r in results.get(reference, []) if r.pdm is not None}
+    ref = {(r.scene, r.start_s): r for r in results.get(reference, []) if r.pdm is not None}
     out = []
     for label, res in results.items():
         ok = [r for r in res if r.pdm is not None]
         row: Dict[str, Any] = {"row": label, "episodes": len(res), "failures": len(res) - len(ok)}
         if ok:
             row.update(summarize([r.pdm for r in ok], [r.scene for r in ok], resamples=resamples, seed=seed))
-        pairs = [(r.pdm.pdms, ref[(r.scene, r.start_s)], r.scene) for r in ok if (r.scene, r.start_s) in ref]
+            row["clean_s"] = float(np.mean([clean_seconds(r) for r in ok]))
+        pairs = [(r, ref[(r.scene, r.start_s)]) for r in ok if (r.scene, r.start_s) in ref]
         if pairs and label != reference:
-            vals, refs, scenes = zip(*pairs)
-            row.update(paired_difference(vals, refs, scenes, resamples=resamples, seed=seed))
+            scenes = [r.scene for r, _ in pairs]
+            row.update(paired_difference([r.pdm.pdms for r, _ in pairs], [q.pdm.pdms for _, q in pairs], scenes,
+                                         resamples=resamples, seed=seed))
+            clean = paired_difference([clean_seconds(r) for r, _ in pairs], [clean_seconds(q) for _, q in pairs],
+                                      scenes, resamples=resamples, seed=seed)
+            row.update(clean_delta=clean["delta"], clean_delta_ci=clean["delta_ci"])
         for part in ("render", "http", "plan"):
             vals = [r.cost_ms.get(part, 0.0) for r in res if r.cost_ms]
             row[f"{part}_ms"] = float(np.mean(vals)) if vals else 0.0
@@ -115,14 +120,23 @@ def table(results: Dict[str, List[EpisodeResult]], resamples: int = 2000, seed: 
     return out
 
 
+def clean_seconds(result: EpisodeResult) -> float:
+    """Seconds the episode drove before its first infraction (the whole episode if none): a graded
+    closed-loop measure that still separates planners when every episode ends with an infraction."""
+    seconds = result.steps * 0.1
+    t = result.pdm.first_infraction_s if result.pdm is not None else None
+    return float(seconds if t is None else min(t, seconds))
+
+
 def format_table(rows: List[Dict[str, Any]]) -> str:
     """A Markdown table of :func:`table`."""
-    head = ("| row | PDMS [95% CI] | vs unpruned [95% CI] | NC | DAC | TLC | EP | TTC | C | episodes (failed) "
-            "| render / HTTP / plan ms |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| row | PDMS [95% CI] | vs unpruned [95% CI] | NC | DAC | TLC | EP | TTC | C | clean s | clean s vs "
+            "unpruned [95% CI] | episodes (failed) | render / HTTP / plan ms |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         if "pdms" not in r:
-            lines.append(f"| {r['row']} | - | - | - | - | - | - | - | - | {r['episodes']} ({r['failures']}) | - |")
+            lines.append(f"| {r['row']} | - | - | - | - | - | - | - | - | - | - | {r['episodes']} ({r['failures']}) | - |")
             continue
         lo, hi = r.get("pdms_ci", (float("nan"), float("nan")))
         cost = f"{r['render_ms']:.0f} / {r['http_ms']:.0f} / {r['plan_ms']:.0f}" if r["http_ms"] else "-"
@@ -132,6 +146,13 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
             delta = f"{r['delta']:+.3f} [{d_lo:+.3f}, {d_hi:+.3f}]{star}"
         else:
             delta = "-"
+        if "clean_delta" in r:
+            c_lo, c_hi = r["clean_delta_ci"]
+            star = "*" if c_lo > 0 or c_hi < 0 else ""
+            clean = f"{r['clean_delta']:+.1f} [{c_lo:+.1f}, {c_hi:+.1f}]{star}"
+        else:
+            clean = "-"
         lines.append(f"| {r['row']} | {r['pdms']:.3f} [{lo:.3f}, {hi:.3f}] | {delta} | " + " | ".join(
-            f"{r[k]:.3f}" for k in SUB_SCORES[:-1]) + f" | {r['episodes']} ({r['failures']}) | {cost} |")
+            f"{r[k]:.3f}" for k in SUB_SCORES[:-1]) + f" | {r['clean_s']:.1f} | {clean} | {r['episodes']} "
+            f"({r['failures']}) | {cost} |")
     return "\n".join(lines)

@@ -78,6 +78,13 @@ def test_frontal_collision_with_vehicle_is_at_fault_and_zeroes_pdms():
     assert r.nc == 0.0 and r.pdms == 0.0
     hits = [e for e in r.events if e.startswith("collision")]
     assert hits == [hits[0]] and "vehicle car1" in hits[0] and "(at fault)" in hits[0]  # counted once
+    assert r.first_infraction_s == pytest.approx(3.0, abs=0.15)  # the first at-fault contact
+
+
+def test_a_clean_episode_and_a_not_at_fault_contact_have_no_infraction():
+    ego = straight(2.0)
+    follower = mover("car2", "vehicle", -12.0, 0.0, vx=8.0)
+    assert score_episode(ego, scene(ego, [follower], expert=8.0)).first_infraction_s is None
 
 
 def test_rear_end_by_faster_vehicle_is_not_the_egos_fault():
