@@ -127,7 +127,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print()
     print(format_table(summary))
     print(f"\n# {time.perf_counter() - t0:.0f} s; PDMS = NC x DAC x TLC x (5 TTC + 5 EP + 2 C) / 12 (docs/pdm_score.md); "
-          "95% intervals: bootstrap over scenes")
+          "95% intervals: bootstrap over scenes (none with one scene); clean s: seconds before the first at-fault "
+          "collision, drivable-area exit or red-light entry")
     if args.video:
         rec = next((r for r in results.get(video_row, []) if r.frames), None)
         if rec is None:

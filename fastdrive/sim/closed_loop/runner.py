@@ -139,20 +139,22 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
             lines.append(f"| {r['row']} | - | - | - | - | - | - | - | - | - | - | {r['episodes']} ({r['failures']}) | - |")
             continue
         lo, hi = r.get("pdms_ci", (float("nan"), float("nan")))
+        many = r.get("n_scenes", 0) >= 2  # one scene gives no interval (a bootstrap of one)
         cost = f"{r['render_ms']:.0f} / {r['http_ms']:.0f} / {r['plan_ms']:.0f}" if r["http_ms"] else "-"
         if "delta" in r:
             d_lo, d_hi = r["delta_ci"]
-            star = "*" if d_lo > 0 or d_hi < 0 else ""
-            delta = f"{r['delta']:+.3f} [{d_lo:+.3f}, {d_hi:+.3f}]{star}"
+            star = "*" if many and (d_lo > 0 or d_hi < 0) else ""
+            delta = f"{r['delta']:+.3f} [{d_lo:+.3f}, {d_hi:+.3f}]{star}" if many else f"{r['delta']:+.3f}"
         else:
             delta = "-"
         if "clean_delta" in r:
             c_lo, c_hi = r["clean_delta_ci"]
-            star = "*" if c_lo > 0 or c_hi < 0 else ""
-            clean = f"{r['clean_delta']:+.1f} [{c_lo:+.1f}, {c_hi:+.1f}]{star}"
+            star = "*" if many and (c_lo > 0 or c_hi < 0) else ""
+            clean = f"{r['clean_delta']:+.1f} [{c_lo:+.1f}, {c_hi:+.1f}]{star}" if many else f"{r['clean_delta']:+.1f}"
         else:
             clean = "-"
-        lines.append(f"| {r['row']} | {r['pdms']:.3f} [{lo:.3f}, {hi:.3f}] | {delta} | " + " | ".join(
+        pdms = f"{r['pdms']:.3f} [{lo:.3f}, {hi:.3f}]" if many else f"{r['pdms']:.3f}"
+        lines.append(f"| {r['row']} | {pdms} | {delta} | " + " | ".join(
             f"{r[k]:.3f}" for k in SUB_SCORES[:-1]) + f" | {r['clean_s']:.1f} | {clean} | {r['episodes']} "
             f"({r['failures']}) | {cost} |")
     return "\n".join(lines)
