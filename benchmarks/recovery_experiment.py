@@ -107,14 +107,17 @@ def train(args: argparse.Namespace) -> int:
     print(f"{len(index)} of {len(every)} samples kept")
     model = load_driving_vla(args.init or DEFAULT_CHECKPOINT)
     w, h = model.image_size
+    # decode and resize every image once (as the planner resizes), kept as uint8 at the model's input size
+    cache = {}
+    for r in index:
+        img = np.array(Image.open(os.path.join(args.data, "images", r["image"])).convert("RGB"))
+        t = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+        small = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        cache[r["image"]] = (small[0] * 255.0).round().clamp(0, 255).to(torch.uint8)
+    print(f"{len(cache)} images cached at {w}x{h}", flush=True)
 
     def batch(rows: List[dict]):
-        imgs = []
-        for r in rows:
-            img = np.array(Image.open(os.path.join(args.data, "images", r["image"])).convert("RGB"))
-            t = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
-            imgs.append(torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False,
-                                                        antialias=True))
+        imgs = [cache[r["image"]][None].float() / 255.0 for r in rows]
         state = torch.tensor([[r["speed"], r["accel"], r["yaw_rate"]] for r in rows], dtype=torch.float32)
         speed = state[:, :1]
         past = -0.5 * torch.arange(4, 0, -1, dtype=torch.float32)[None, :, None] * torch.cat(
