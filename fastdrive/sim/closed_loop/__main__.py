@@ -40,7 +40,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--split", default="val", choices=("train", "val", "all"), help="scenes to drive (default val)")
     p.add_argument("--scenes", nargs="+", default=None, help="these scene names instead of a split")
     p.add_argument("--method", default=None, help="pruning method of the pruned rows (default: recon)")
-    p.add_argument("--ratios", type=float, nargs="+", default=[], help="pruning ratios of the pruned rows")
+    p.add_argument("--ratios", "--ratio", type=float, nargs="+", default=[], help="pruning ratios of the pruned rows")
     p.add_argument("--sweep", action="store_true", help="every served method at 25/50/75%%")
     p.add_argument("--no-references", action="store_true", help="skip the reference rows")
     p.add_argument("--seconds", type=float, default=15.0, help="episode length (default 15)")
