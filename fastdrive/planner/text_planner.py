@@ -210,22 +210,28 @@ class TextWaypointPlanner(Planner):
 
     def encode(self, frames: Frames, ego_state: EgoState,
                command: Union[str, int]) -> Dict[str, torch.Tensor]:
-        """Validated inputs -> model inputs on :attr:`device`.
+        """Validated inputs of one sample -> model inputs on :attr:`device` (see :meth:`encode_batch`)."""
+        return self.encode_batch([PlanRequest(frames, ego_state, command)])
+
+    def encode_batch(self, requests: Sequence[PlanRequest]) -> Dict[str, torch.Tensor]:
+        """Validated requests -> one batch of model inputs on :attr:`device`, prompts left-padded.
 
         Returns:
-            ``input_ids (1, L)``, ``attention_mask (1, L)``,
-            ``mm_token_type_ids (1, L)`` (1 on image pads), ``pixel_values
-            (P, C*T*p*p)`` in the model dtype and ``image_grid_thw
-            (num_cameras, 3)``.
+            ``input_ids (B, L)``, ``attention_mask (B, L)`` (0 on the left padding),
+            ``mm_token_type_ids (B, L)`` (1 on image pads), ``pixel_values (P, C*T*p*p)`` in the
+            model dtype and ``image_grid_thw (B * num_cameras, 3)`` (sample-major).
 
         Raises:
             PlanningInputError: missing camera, bad frame, command or ego state.
         """
-        selected = self.select_frames(frames)
-        images = [np.ascontiguousarray(as_frame(selected[c], c)) for c in self.cameras]
-        text = self.prompt(ego_state, command)
+        texts, images = [], []
+        for r in requests:
+            selected = self.select_frames(r.frames)
+            images += [np.ascontiguousarray(as_frame(selected[c], c)) for c in self.cameras]
+            texts.append(self.prompt(r.ego_state, r.command))
         kwargs: Dict[str, Any] = {} if self.size is None else {"size": self.size}
-        batch = self.processor(text=[text], images=images, return_tensors="pt", **kwargs)
+        batch = self.processor(text=texts, images=images, return_tensors="pt", padding=True, padding_side="left",
+                               **kwargs)
         inputs = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
         ids = inputs["input_ids"]
         if inputs.get("mm_token_type_ids") is None:
@@ -241,51 +247,71 @@ class TextWaypointPlanner(Planner):
         return [(int(h) // self.merge, int(w) // self.merge) for _, h, w in image_grid_thw.tolist()]
 
     @torch.no_grad()
-    def generate_text(self, inputs: Mapping[str, torch.Tensor]) -> str:
-        """Greedy answer to ``inputs`` (the new tokens only, special tokens removed)."""
+    def generate_texts(self, inputs: Mapping[str, torch.Tensor]) -> List[str]:
+        """Greedy answers to a batch of ``inputs`` (the new tokens of each row, special tokens removed)."""
         out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
                                   eos_token_id=self.eos_token_ids or None,
                                   pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id
                                   is not None else (self.eos_token_ids or [None])[0])
-        new = out[0, inputs["input_ids"].shape[1]:]
-        return self.tokenizer.decode(new, skip_special_tokens=True)
+        start = inputs["input_ids"].shape[1]
+        return [self.tokenizer.decode(row[start:], skip_special_tokens=True) for row in out]
+
+    def generate_text(self, inputs: Mapping[str, torch.Tensor]) -> str:
+        """Greedy answer to the inputs of one sample."""
+        return self.generate_texts(inputs)[0]
 
     def _plan_group(self, requests: Sequence[PlanRequest], spec: Optional[PruningSpec]) -> List[Trajectory]:
-        """One greedy generation per request (prompts differ in length; each prunes as ``spec`` says).
+        """One batched greedy generation per frame size (left-padded prompts; every sample prunes as
+        ``spec`` says, with its own session).
 
         Raises:
-            PlanningParseError: an answer is not six waypoint pairs (the
-                message quotes the raw answer).
+            PlanningParseError: an answer is not six waypoint pairs (the message names the request
+                and quotes the raw answer).
         """
-        return [self._plan_one(r, spec) for r in requests]
+        by_size: Dict[tuple, List[int]] = {}
+        for i, r in enumerate(requests):
+            frames = self.select_frames(r.frames)
+            by_size.setdefault(tuple(np.shape(frames[c]) for c in self.cameras), []).append(i)
+        out: List[Optional[Trajectory]] = [None] * len(requests)
+        for idx in by_size.values():
+            for i, traj in zip(idx, self._plan_batch_of_one_size([requests[i] for i in idx], spec)):
+                out[i] = traj
+        return out  # type: ignore[return-value]
 
-    def _plan_one(self, request: PlanRequest, spec: Optional[PruningSpec]) -> Trajectory:
+    def _plan_batch_of_one_size(self, requests: Sequence[PlanRequest],
+                                spec: Optional[PruningSpec]) -> List[Trajectory]:
         t0 = device_seconds(self.device)
-        inputs = self.encode(request.frames, request.ego_state, request.command)
-        grids = self.grids(inputs["image_grid_thw"])
-        num_visual = int((inputs["input_ids"] == self.image_token_id).sum())
+        inputs = self.encode_batch(requests)
+        ncam = len(self.cameras)
+        grid_thw = inputs["image_grid_thw"]
         t1 = device_seconds(self.device)
-        with self.pool.pruning(spec, [request.session_id]) as call:
-            text = self.generate_text(inputs)
+        with self.pool.pruning(spec, [r.session_id for r in requests]) as call:
+            texts = self.generate_texts(inputs)
         record = call.last if call is not None else None
         t2 = device_seconds(self.device)
-        try:
-            waypoints = parse_planning_text(text, self.mode)
-        except PlanningParseError as exc:
-            raise PlanningParseError(f"{exc}; model answer: {text!r}") from None
-        kept = None if record is None else [g.cpu().numpy().astype(np.int64) for g in record.kept_grid[0]]
-        return Trajectory(
-            waypoints=np.asarray(waypoints, np.float64),
-            timings=dict(preprocess=t1 - t0, model=t2 - t1, pruner=record.pruner_seconds if record else 0.0,
-                         total=device_seconds(self.device) - t0),
-            num_visual=num_visual,
-            num_kept=int(record.num_kept[0]) if record is not None else num_visual,
-            kept_tokens=kept,
-            grids=grids,
-            cameras=list(self.cameras),
-            pruning=spec or PruningSpec(),
-            text=text,
-        )
+        out = []
+        for b, text in enumerate(texts):
+            try:
+                waypoints = parse_planning_text(text, self.mode)
+            except PlanningParseError as exc:
+                prefix = f"request {b}: " if len(texts) > 1 else ""
+                raise PlanningParseError(f"{prefix}{exc}; model answer: {text!r}") from None
+            num_visual = int((inputs["input_ids"][b] == self.image_token_id).sum())
+            kept = None if record is None else [g.cpu().numpy().astype(np.int64) for g in record.kept_grid[b]]
+            out.append(Trajectory(
+                waypoints=np.asarray(waypoints, np.float64),
+                timings=dict(preprocess=t1 - t0, model=t2 - t1, pruner=record.pruner_seconds if record else 0.0,
+                             total=device_seconds(self.device) - t0),
+                num_visual=num_visual,
+                num_kept=int(record.num_kept[b]) if record is not None else num_visual,
+                kept_tokens=kept,
+                grids=self.grids(grid_thw[b * ncam:(b + 1) * ncam]),
+                cameras=list(self.cameras),
+                pruning=spec or PruningSpec(),
+                text=text,
+                batch_size=len(texts),
+            ))
+        return out
 
 
 __all__ = ["COMMAND_TEXT", "MODE_TEXT", "TextWaypointPlanner", "check_processor_files", "load_processor"]

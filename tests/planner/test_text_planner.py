@@ -243,3 +243,43 @@ def test_bad_inputs(untrained, frame, case):
 def test_unknown_mode_is_rejected(untrained):
     with pytest.raises(ValueError, match="unknown planning mode"):
         TextWaypointPlanner(untrained.model, untrained.processor, mode="feet")
+
+
+# ------------------------------------------------------------------ batching
+def test_a_left_padded_batch_answers_as_one_by_one(untrained, frame):
+    """Prompts of different lengths in one generate (left padding) give each sample's own answer,
+    unpruned and pruned (one pruning call for the batch, per-sample selections)."""
+    from fastdrive.planner.types import PlanRequest
+
+    p = untrained
+    reqs = [PlanRequest(frame, EGO, "left"), PlanRequest(frame, EgoState(12.5, -1.0, 0.0), "straight")]
+    batch = p.encode_batch(reqs)
+    assert (batch["attention_mask"] == 0).sum(1).tolist() != [0, 0]  # really padded
+    singles = [p.generate_text(p.encode(r.frames, r.ego_state, r.command)) for r in reqs]
+    assert p.generate_texts(batch) == singles
+    spec = PruningSpec("fastv", 0.5)
+    with p.pool.pruning(spec, [None, None]) as call:
+        pruned = p.generate_texts(batch)
+    n = int((batch["input_ids"][0] == p.image_token_id).sum())
+    assert call.last.num_kept.tolist() == [n // 2, n // 2]
+    one_by_one = []
+    for r in reqs:
+        with p.pool.pruning(spec, [None]):
+            one_by_one.append(p.generate_text(p.encode(r.frames, r.ego_state, r.command)))
+    assert pruned == one_by_one
+
+
+def test_plan_batch_on_the_trained_checkpoint(trained, frame):
+    from fastdrive.planner.types import PlanRequest
+
+    p = trained["dist-dtheta"]
+    grid = PruningSpec("grid", 0.5)
+    reqs = [PlanRequest(frame, EGO, "left", grid, "a"), PlanRequest(frame, EGO, "left", grid, "b"),
+            PlanRequest(frame, EGO, "left")]
+    batched = p.plan_batch(reqs)
+    single = [p.plan_batch([r])[0] for r in reqs]
+    for b, s in zip(batched, single):
+        assert b.text == s.text and np.allclose(b.waypoints, s.waypoints)
+    assert [t.batch_size for t in batched] == [2, 2, 1]
+    assert batched[0].num_kept == batched[0].num_visual // 2 and batched[2].kept_tokens is None
+    np.testing.assert_allclose(batched[0].waypoints, WAYPOINTS, atol=0.15)
