@@ -68,7 +68,6 @@ def collect(args: argparse.Namespace) -> int:
     index_path = os.path.join(args.out, "samples.json")
     index: List[dict] = json.load(open(index_path)) if os.path.isfile(index_path) else []
     done = {(s["scene"], s["episode"]) for s in index}
-    rng = np.random.default_rng(args.seed)
     jobs = [(s, e) for s in scenes for e in range(args.episodes)]
     for scene, ep in tqdm(jobs, desc="recovery episodes", unit="episode"):
         ep_rng = np.random.default_rng([args.seed, ep, int(scene.name.split("-")[-1])])
@@ -84,7 +83,6 @@ def collect(args: argparse.Namespace) -> int:
         with open(tmp, "w") as f:
             json.dump(index, f)
         os.replace(tmp, index_path)  # resumable: a finished episode is never redone
-    del rng
     print(f"{len(index)} samples in {args.out}")
     return 0
 

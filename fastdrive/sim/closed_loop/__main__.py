@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 
 def _size(text: str):

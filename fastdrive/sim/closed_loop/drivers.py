@@ -60,12 +60,6 @@ class PlanOutput:
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
-def constant_velocity_waypoints(speed: float) -> np.ndarray:
-    """``(6, 2)``: straight ahead at the current speed."""
-    t = STEP_S * np.arange(1, NUM_FUTURE + 1)
-    return np.stack([max(speed, 0.0) * t, np.zeros_like(t)], axis=-1)
-
-
 def jpeg_base64(frame: np.ndarray, quality: int = 90) -> str:
     """``(H, W, 3)`` uint8 -> base64 JPEG (the world's own image format)."""
     from PIL import Image
@@ -136,7 +130,9 @@ class ConstantVelocityDriver:
     needs_frames = False
 
     def plan(self, inp: PlanInput) -> PlanOutput:
-        return PlanOutput(constant_velocity_waypoints(inp.speed))
+        from ...datasets.planning.constant_velocity import constant_velocity_plan
+
+        return PlanOutput(constant_velocity_plan(inp.speed))  # yaw rate 0: straight ahead
 
 
 class LogPlanDriver:

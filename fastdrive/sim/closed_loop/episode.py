@@ -20,7 +20,7 @@ from ..rig import nuscenes_rig
 from ..nuscenes_schema import derive_seed
 from ..types import EgoState
 from .drivers import EpisodeFailure, PlanInput, PlanOutput
-from .geometry import progress_along, to_ego, to_global
+from .geometry import route_position, to_ego, to_global
 from .pdm import AgentBox, EgoTrace, PDMResult, SceneContext, score_episode
 from .replay import AGENT_KINDS, EGO_CENTER_OFFSET, ReplayScene
 from .vehicle import TrajectoryTracker, VehicleLimits, VehicleState, step
@@ -68,6 +68,16 @@ class Camera:
                                         noise_seed=derive_seed(self.seed, scene.name, key, cam.name),
                                         lights=scene.lights_at(t) or None).rgb
                 for cam in self.rig.cameras}
+
+
+def start_state(scene: ReplayScene, t0: float, limits: VehicleLimits) -> VehicleState:
+    """The vehicle as the logged ego moves at ``t0``: its pose, speed and acceleration, and the steering
+    angle that gives its yaw rate."""
+    x, y, yaw, v = scene.ego_at(t0)
+    logged = scene.frame(t0).ego
+    steer = float(np.clip(np.arctan(logged.yaw_rate * limits.wheelbase / max(v, 0.5)), -limits.max_steer,
+                          limits.max_steer))
+    return VehicleState(x, y, yaw, v, accel=float(logged.accel), steer=steer)
 
 
 def _agents(scene: ReplayScene, t: float, near: np.ndarray, statics: List[AgentBox]) -> List[AgentBox]:
@@ -130,12 +140,7 @@ def run_episode(spec: EpisodeSpec, plan: Callable[[PlanInput], PlanOutput], row:
     if t0 + spec.seconds > scene.duration + 1e-6:
         raise ValueError(f"{scene.name} lasts {scene.duration:g} s; an episode of {spec.seconds:g} s cannot "
                          f"start at {t0:g} s")
-    x, y, yaw, v = scene.ego_at(t0)
-    logged = scene.frame(t0).ego
-    # start as the logged ego moves: its acceleration, and the steering that gives its yaw rate
-    steer = float(np.clip(np.arctan(logged.yaw_rate * limits.wheelbase / max(v, 0.5)), -limits.max_steer,
-                          limits.max_steer))
-    state = VehicleState(x, y, yaw, v, accel=float(logged.accel), steer=steer)
+    state = start_state(scene, t0, limits)
     tracker = TrajectoryTracker(limits)
     statics = _statics(scene, scene.route)
     history: List[tuple] = []
@@ -209,7 +214,7 @@ def _centre_progress(scene: ReplayScene, route: np.ndarray, t0: float, t1: float
         x, y, yaw, _ = scene.ego_at(t)
         return np.array([x + EGO_CENTER_OFFSET * np.cos(yaw), y + EGO_CENTER_OFFSET * np.sin(yaw)])
 
-    return progress_along(route, centre(t1)) - progress_along(route, centre(t0))
+    return route_position(route, *centre(t1)) - route_position(route, *centre(t0))
 
 
 def _centre_route(scene: ReplayScene) -> np.ndarray:

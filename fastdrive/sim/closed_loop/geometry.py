@@ -59,8 +59,3 @@ def to_global(points: np.ndarray, x: float, y: float, yaw: float) -> np.ndarray:
     c, s = np.cos(yaw), np.sin(yaw)
     p = np.asarray(points, np.float64).reshape(-1, 2)
     return np.stack([x + p[:, 0] * c - p[:, 1] * s, y + p[:, 0] * s + p[:, 1] * c], axis=-1)
-
-
-def progress_along(route: np.ndarray, point: np.ndarray) -> float:
-    """Arc length (m) along ``route (R, 2)`` of its point nearest to ``point (2,)``."""
-    return route_position(route, float(point[0]), float(point[1]))

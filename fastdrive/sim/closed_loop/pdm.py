@@ -346,6 +346,16 @@ def score_episode(ego: EgoTrace, scene: SceneContext, *, ttc_horizons: Sequence[
                      ego_progress=float(progress), first_infraction_s=first_infraction)
 
 
+def _mean_interval(values: Sequence[float], reference: Sequence[float], scene_ids: Sequence[str],
+                   resamples: int, seed: int):
+    """:func:`fastdrive.evaluation.bootstrap.scene_bootstrap` of ``mean(values) - mean(reference)``
+    (scenes resampled with replacement, all episodes of a drawn scene together)."""
+    from ...evaluation.bootstrap import scene_bootstrap
+
+    return scene_bootstrap(values, reference, [str(s) for s in scene_ids], stat="diff",
+                           num_resamples=resamples, seed=seed)
+
+
 def summarize(results: Sequence[PDMResult], scene_ids: Sequence[str], resamples: int = 2000,
               seed: int = 0) -> dict:
     """Episode means of every sub-score, PDMS and ego_progress, plus ``pdms_ci`` (lo, hi): the
@@ -355,13 +365,9 @@ def summarize(results: Sequence[PDMResult], scene_ids: Sequence[str], resamples:
         raise ValueError("need one scene id per result, and at least one result")
     table = np.array([[getattr(r, k) for k in SUBSCORES + ("ego_progress",)] for r in results], float)
     out: dict = {k: float(v) for k, v in zip(SUBSCORES + ("ego_progress",), table.mean(axis=0))}
-    _, scene = np.unique(np.asarray([str(s) for s in scene_ids]), return_inverse=True)
-    sums = np.bincount(scene, weights=table[:, SUBSCORES.index("pdms")])
-    counts = np.bincount(scene).astype(float)
-    draws = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    out.update(pdms_ci=(float(lo), float(hi)), n_episodes=len(results), n_scenes=len(sums))
+    pdms = table[:, SUBSCORES.index("pdms")]
+    iv = _mean_interval(pdms, np.zeros_like(pdms), scene_ids, resamples, seed)  # mean(pdms) - 0
+    out.update(pdms_ci=(iv.low, iv.high), n_episodes=len(results), n_scenes=iv.num_scenes)
     return out
 
 
@@ -371,12 +377,8 @@ def paired_difference(values: Sequence[float], reference: Sequence[float], scene
     bootstrap 95 % interval, resampling scenes with replacement: ``{'delta', 'delta_ci'}``."""
     if not len(values) or len(values) != len(reference) or len(values) != len(scene_ids):
         raise ValueError("need paired values, references and scene ids, at least one of each")
-    diff = np.asarray(values, float) - np.asarray(reference, float)
-    _, scene = np.unique(np.asarray([str(s) for s in scene_ids]), return_inverse=True)
-    sums, counts = np.bincount(scene, weights=diff), np.bincount(scene).astype(float)
-    draws = np.random.default_rng(seed).integers(0, len(sums), size=(resamples, len(sums)))
-    lo, hi = np.percentile(sums[draws].sum(axis=1) / counts[draws].sum(axis=1), [2.5, 97.5])
-    return {"delta": float(diff.mean()), "delta_ci": (float(lo), float(hi))}
+    iv = _mean_interval(values, reference, scene_ids, resamples, seed)
+    return {"delta": iv.point, "delta_ci": (iv.low, iv.high)}
 
 
 __all__ = ["AGENT_KINDS", "AgentBox", "ComfortBounds", "EgoTrace", "PDMResult", "SceneContext", "STATIC_KIND",

@@ -19,10 +19,10 @@ import numpy as np
 
 from ...constants import NUM_FUTURE, STEP_S
 from ..types import EgoState
-from .episode import DT, PLAN_EVERY, Camera
+from .episode import DT, PLAN_EVERY, Camera, start_state
 from .geometry import to_ego
 from .replay import TRACK_S, ReplayScene
-from .vehicle import TrajectoryTracker, VehicleLimits, VehicleState, step
+from .vehicle import TrajectoryTracker, VehicleLimits, step
 
 
 def nearest_log_time(scene: ReplayScene, x: float, y: float, t_hint: float, window: float = 4.0) -> float:
@@ -58,11 +58,7 @@ def collect_episode(scene: ReplayScene, camera: Camera, seconds: float, rng: np.
                     noise: Noise = Noise(), limits: VehicleLimits = VehicleLimits()) -> List[Dict[str, object]]:
     """One noisy drive from the scene's start; per plan step a sample ``{image, speed, accel, yaw_rate,
     command, target (6, 2)}`` rendered from the car's true pose."""
-    x, y, yaw, v = scene.ego_at(0.0)
-    logged = scene.frame(0.0).ego
-    steer = float(np.clip(np.arctan(logged.yaw_rate * limits.wheelbase / max(v, 0.5)), -limits.max_steer,
-                          limits.max_steer))
-    state = VehicleState(x, y, yaw, v, accel=float(logged.accel), steer=steer)
+    state = start_state(scene, 0.0, limits)
     tracker = TrajectoryTracker(limits)
     samples: List[Dict[str, object]] = []
     t_plan, t_hint = 0.0, 0.0

@@ -128,6 +128,18 @@ def clean_seconds(result: EpisodeResult) -> float:
     return float(seconds if t is None else min(t, seconds))
 
 
+def _paired(row: Dict[str, Any], key: str, digits: int, many: bool) -> str:
+    """``row[key]`` with its interval ``row[key + '_ci']`` and a ``*`` where that excludes 0 (no interval
+    from a single scene); '-' when the row has no paired value."""
+    if key not in row:
+        return "-"
+    point, (lo, hi) = row[key], row[f"{key}_ci"]
+    if not many:
+        return f"{point:+.{digits}f}"
+    star = "*" if lo > 0 or hi < 0 else ""
+    return f"{point:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{star}"
+
+
 def format_table(rows: List[Dict[str, Any]]) -> str:
     """A Markdown table of :func:`table`."""
     head = ("| row | PDMS [95% CI] | vs unpruned [95% CI] | NC | DAC | TLC | EP | TTC | C | clean s | clean s vs "
@@ -141,18 +153,8 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
         lo, hi = r.get("pdms_ci", (float("nan"), float("nan")))
         many = r.get("n_scenes", 0) >= 2  # one scene gives no interval (a bootstrap of one)
         cost = f"{r['render_ms']:.0f} / {r['http_ms']:.0f} / {r['plan_ms']:.0f}" if r["http_ms"] else "-"
-        if "delta" in r:
-            d_lo, d_hi = r["delta_ci"]
-            star = "*" if many and (d_lo > 0 or d_hi < 0) else ""
-            delta = f"{r['delta']:+.3f} [{d_lo:+.3f}, {d_hi:+.3f}]{star}" if many else f"{r['delta']:+.3f}"
-        else:
-            delta = "-"
-        if "clean_delta" in r:
-            c_lo, c_hi = r["clean_delta_ci"]
-            star = "*" if many and (c_lo > 0 or c_hi < 0) else ""
-            clean = f"{r['clean_delta']:+.1f} [{c_lo:+.1f}, {c_hi:+.1f}]{star}" if many else f"{r['clean_delta']:+.1f}"
-        else:
-            clean = "-"
+        delta = _paired(r, "delta", 3, many)
+        clean = _paired(r, "clean_delta", 1, many)
         pdms = f"{r['pdms']:.3f} [{lo:.3f}, {hi:.3f}]" if many else f"{r['pdms']:.3f}"
         lines.append(f"| {r['row']} | {pdms} | {delta} | " + " | ".join(
             f"{r[k]:.3f}" for k in SUB_SCORES[:-1]) + f" | {r['clean_s']:.1f} | {clean} | {r['episodes']} "

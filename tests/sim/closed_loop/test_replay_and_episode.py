@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from fastdrive.sim.closed_loop.drivers import EpisodeFailure, ServiceDriver, constant_velocity_waypoints
+from fastdrive.sim.closed_loop.drivers import ConstantVelocityDriver, EpisodeFailure, PlanInput, ServiceDriver
 from fastdrive.sim.closed_loop.episode import Camera, EpisodeSpec, run_episode
 from fastdrive.sim.closed_loop.replay import ReplayWorld, WorldError
 from fastdrive.sim.closed_loop.runner import episodes, format_table, reference_rows, run_rows, table
@@ -69,12 +69,11 @@ def test_log_replay_scores_near_one_on_every_scene(world):
 
 
 def test_constant_velocity_driver_drives_straight(world):
-    wp = constant_velocity_waypoints(4.0)
-    assert wp.shape == (6, 2) and wp[-1].tolist() == [12.0, 0.0]
+    inp = PlanInput({}, 4.0, 0.0, 0.3, np.zeros((4, 2)), "left", "s")
+    wp = ConstantVelocityDriver().plan(inp).waypoints
+    assert wp.shape == (6, 2) and wp[-1].tolist() == [12.0, 0.0]  # straight, whatever the yaw rate
     scene = world.split("train")[0]
-    res = run_episode(EpisodeSpec(scene, 0.0, 5.0), lambda inp: __import__(
-        "fastdrive.sim.closed_loop.drivers", fromlist=["x"]).PlanOutput(constant_velocity_waypoints(inp.speed)),
-        "cv", None)
+    res = run_episode(EpisodeSpec(scene, 0.0, 5.0), ConstantVelocityDriver().plan, "cv", None)
     assert res.pdm is not None and res.steps == 50
 
 
@@ -103,7 +102,6 @@ def test_a_slow_server_times_out_and_the_run_goes_on(world):
 
     driver = _driver(slow, timeout_s=0.5)
     with pytest.raises(EpisodeFailure, match="no plan within 0.5 s"):
-        from fastdrive.sim.closed_loop.drivers import PlanInput
         driver.plan(PlanInput({"CAM_FRONT": np.zeros((180, 320, 3), np.uint8)}, 3.0, 0.0, 0.0,
                               np.zeros((4, 2)), "left", "s"))
     client = httpx.Client(base_url="http://planner.test", transport=httpx.MockTransport(slow))
