@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence
+from fastdrive.evaluation.selection_intervals import diff_text
 
 METRICS = ("instance_coverage", "fg_precision", "object_precision")
 
@@ -26,8 +27,8 @@ METRICS = ("instance_coverage", "fg_precision", "object_precision")
 def _cell(mean: float, iv: Optional[Mapping[str, Any]]) -> str:
     if iv is None:
         return f"{mean:.3f}"
-    star = "*" if iv["low"] > 0 or iv["high"] < 0 else ""
-    return f"{mean:.3f} ({iv['point']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]{star})"
+    text, excludes = diff_text(iv)
+    return f"{mean:.3f} ({text}{'*' if excludes else ''})"
 
 
 def table(data: Mapping[str, Any], reference: str = "recon", tolerance: float = 0.05) -> List[str]:

@@ -1,4 +1,9 @@
-"""ReconPruner for the embedded planner, trained on the synthetic nuScenes-FG (shipped weights).
+"""ReconPruner for the embedded planner on the synthetic nuScenes-FG, road included (the paper's definition).
+
+Shipped until session 7; the shipped weights now come from
+``recon_pruner_tiny-objects_1xb16-2e_fastdrive-world.py`` (objects only as
+foreground: docs/results.md, issue #11). Exporting this run with the command
+below replaces them.
 
 FastDriveVLA's adversarial foreground/background reconstruction (lam 0.2
 SSIM + 0.8 MSE per branch, alpha 0.5) with a 2-layer reconstruction decoder

@@ -95,6 +95,14 @@ class Interval:
     def __str__(self) -> str:
         return self.fmt()
 
+    def to_dict(self) -> dict:
+        """JSON-ready fields (non-finite values as None) and ``excludes_null``."""
+        def f(x: float) -> Optional[float]:
+            return None if x is None or not np.isfinite(x) else float(x)
+        return dict(point=f(self.point), low=f(self.low), high=f(self.high), stat=self.stat,
+                    excludes_null=bool(self.excludes()), num_scenes=int(self.num_scenes),
+                    num_samples=int(self.num_samples))
+
 
 def _statistic(
     sum_a: np.ndarray, n_a: np.ndarray, sum_b: np.ndarray, n_b: np.ndarray, stat: str

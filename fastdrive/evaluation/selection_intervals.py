@@ -16,18 +16,13 @@ precision with one keeping 36.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .bootstrap import scene_bootstrap
 
 SELECTION_METRICS = ("instance_coverage", "fg_precision", "object_precision")
-
-
-def _interval(iv: Any) -> Dict[str, Any]:
-    return dict(point=iv.point, low=iv.low, high=iv.high, stat=iv.stat, num_scenes=iv.num_scenes,
-                num_samples=iv.num_samples)
 
 
 def selection_intervals(per_sample: Mapping[str, Sequence[Any]], scenes: Sequence[Any],
@@ -77,15 +72,22 @@ def selection_intervals(per_sample: Mapping[str, Sequence[Any]], scenes: Sequenc
             entry: Dict[str, Any] = dict(ranking=ranking, off_budget=off)
             if len(ranking) >= 2:
                 best, nxt = ranking[0][0], ranking[1][0]
-                entry.update(best=best, next=nxt, best_minus_next=_interval(scene_bootstrap(
-                    vals[best], vals[nxt], scenes, stat="diff", num_resamples=num_resamples, seed=seed)))
+                entry.update(best=best, next=nxt, best_minus_next=scene_bootstrap(
+                    vals[best], vals[nxt], scenes, stat="diff", num_resamples=num_resamples, seed=seed).to_dict())
             if reference in vals:
                 entry["reference"] = reference
-                entry["reference_minus"] = {m: _interval(scene_bootstrap(
-                    vals[reference], v, scenes, stat="diff", num_resamples=num_resamples, seed=seed))
+                entry["reference_minus"] = {m: scene_bootstrap(
+                    vals[reference], v, scenes, stat="diff", num_resamples=num_resamples, seed=seed).to_dict()
                     for m, v in vals.items() if m != reference}
             out[ratio][metric] = entry
     return out
+
+
+def diff_text(iv: Mapping[str, Any]) -> Tuple[str, bool]:
+    """``('+0.031 [+0.017, +0.047]', excludes 0)`` for an interval dict (None / NaN bounds: 'nan', False)."""
+    point, low, high = (float("nan") if iv.get(k) is None else float(iv[k]) for k in ("point", "low", "high"))
+    excludes = bool(np.isfinite(low) and np.isfinite(high) and (low > 0 or high < 0))
+    return f"{point:+.3f} [{low:+.3f}, {high:+.3f}]", excludes
 
 
 def selection_lines(data: Mapping[str, Mapping[str, Any]], reference: Optional[str] = "recon") -> List[str]:
@@ -100,8 +102,8 @@ def selection_lines(data: Mapping[str, Mapping[str, Any]], reference: Optional[s
                     f"{m} keeps {x:.0%}" for m, x in sorted(e["off_budget"].items())) + ")"
             iv = e.get("best_minus_next")
             if iv:
-                verdict = "best" if iv["low"] > 0 else "tied with the next"
-                line += (f" | {e['best']} - {e['next']} = {iv['point']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]"
-                         f" ({verdict})")
+                text, excludes = diff_text(iv)
+                verdict = "best" if excludes and (iv.get("low") or 0.0) > 0 else "tied with the next"
+                line += f" | {e['best']} - {e['next']} = {text} ({verdict})"
             lines.append(line)
     return lines

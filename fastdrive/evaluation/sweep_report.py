@@ -69,12 +69,6 @@ def compare(result: SweepResult, row: ConfigResult, key: str = "L2_avg", subset:
     return scene_bootstrap(a, b, scenes, stat=stat_of(key), num_resamples=num_resamples, seed=seed)
 
 
-def _interval_dict(iv: Interval) -> Dict[str, Any]:
-    f = (lambda x: None if x is None or not math.isfinite(x) else float(x))  # noqa: E731
-    return dict(point=f(iv.point), low=f(iv.low), high=f(iv.high), stat=iv.stat, excludes_null=bool(iv.excludes()),
-                num_scenes=int(iv.num_scenes), num_samples=int(iv.num_samples))
-
-
 def row_summary(result: SweepResult, row: ConfigResult, masks: Mapping[str, np.ndarray],
                 keys: Sequence[str] = KEYS, num_resamples: int = 2000) -> Dict[str, Any]:
     """One row as JSON-ready data: cost, token metrics, and per subset its metrics and intervals."""
@@ -90,7 +84,7 @@ def row_summary(result: SweepResult, row: ConfigResult, masks: Mapping[str, np.n
         entry: Dict[str, Any] = dict(num_samples=int(mask.sum()),
                                      metrics={k: _num(v) for k, v in mean_metrics(row.samples, mask).items()})
         if row is not result.unpruned:
-            entry["vs_unpruned"] = {k: _interval_dict(compare(result, row, k, mask, num_resamples=num_resamples))
+            entry["vs_unpruned"] = {k: compare(result, row, k, mask, num_resamples=num_resamples).to_dict()
                                     for k in keys}
         out["subsets"][name] = entry
     return out
@@ -173,7 +167,7 @@ def oracle_ranges(result: SweepResult, masks: Mapping[str, np.ndarray], key: str
             if rnd is not None:
                 lo, hi = mean_metrics(best.samples, mask)[key], mean_metrics(bg.samples, mask)[key]
                 pos = _num((mean_metrics(rnd.samples, mask)[key] - lo) / (hi - lo)) if hi != lo else None
-            entry[name] = dict(best=best.method, bg_vs_best=_interval_dict(iv), random_position=pos)
+            entry[name] = dict(best=best.method, bg_vs_best=iv.to_dict(), random_position=pos)
         out[f"{ratio:g}"] = entry
     return out
 

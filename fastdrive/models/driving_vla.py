@@ -138,7 +138,10 @@ class DrivingVLA(BaseModel):
             from the model, in training and at inference (the callers still
             pass them; the model replaces them by 0 and the constant-velocity past).
         keep_accel: with ``ego_history=False``, still show the acceleration
-            (only the past trajectory is hidden).
+            (only the past trajectory is hidden); ``"throttle"`` shows only its
+            non-negative part: pulling towards the driver's own set speed stays
+            known, braking (the reaction to what is in view) must come from
+            the camera.
         ego_dropout: training only: share of samples whose acceleration and
             past trajectory are hidden (acceleration 0, constant-velocity past).
         token_drop: training only: probability that a batch is planned from a
@@ -163,7 +166,7 @@ class DrivingVLA(BaseModel):
         aux_weight: float = 0.0,
         num_semantic: int = 17,
         ego_history: bool = True,
-        keep_accel: bool = False,
+        keep_accel: Union[bool, str] = False,
         ego_dropout: float = 0.0,
         event_weight: float = 0.0,
         token_drop: float = 0.0,
@@ -180,8 +183,10 @@ class DrivingVLA(BaseModel):
                                     ego_dropout=ego_dropout, event_weight=event_weight, token_drop=token_drop,
                                     token_drop_keep=list(token_drop_keep))
             if keep_accel:
-                self.init_kwargs.update(keep_accel=True)
-        self.keep_accel = bool(keep_accel)
+                self.init_kwargs.update(keep_accel=keep_accel if keep_accel == "throttle" else True)
+        if keep_accel not in (False, True, "throttle"):
+            raise ValueError(f"keep_accel must be False, True or 'throttle', got {keep_accel!r}")
+        self.keep_accel: Union[bool, str] = "throttle" if keep_accel == "throttle" else bool(keep_accel)
         if not (0.0 < token_drop_keep[0] <= token_drop_keep[1] <= 1.0):
             raise ValueError(f"token_drop_keep must satisfy 0 < low <= high <= 1, got {token_drop_keep}")
         self.token_drop = float(token_drop)
@@ -313,6 +318,8 @@ class DrivingVLA(BaseModel):
         hidden = ego_state.clone()
         if not self.keep_accel:
             hidden[:, 1] = 0.0
+        elif self.keep_accel == "throttle":  # braking is the reaction the camera must explain
+            hidden[:, 1] = hidden[:, 1].clamp(min=0.0)
         return hidden, constant_velocity_past(hidden, self.num_past)
 
     def _loss(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,
@@ -330,17 +337,16 @@ class DrivingVLA(BaseModel):
             past_traj = torch.where(drop[:, None, None], hidden_past, past_traj)
         if self.training and self.token_drop > 0 and float(torch.rand(())) < self.token_drop:
             from ..pruning.random_pruner import RandomPruner
-            from ..vla.adapter import attach_pruner
+            from ..vla.adapter import install_adapter
 
             low, high = self.token_drop_keep
             keep = low + (high - low) * float(torch.rand(()))
             seed = int(torch.randint(0, 2**31 - 1, ()))  # from the run's seeded RNG: reproducible
-            handle = attach_pruner(self.vlm, RandomPruner(), keep, context={"seed": seed})
-            try:
+            # the planner's own adapter (installed once, shared); this forward's request only
+            adapter = install_adapter(self.vlm, action_rows=self.num_waypoints)
+            with adapter.pruning(RandomPruner(), keep, context={"seed": seed}):
                 pred, tokens = self._plan(imgs, command, ego_state, past_traj,
                                           visual_tokens=self.token_head is not None)
-            finally:
-                handle.detach()
         else:
             pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None)
         gt = gt_traj.to(pred)

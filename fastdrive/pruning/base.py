@@ -63,8 +63,11 @@ class PruningContext:
     """What some methods need and others ignore.
 
     Attributes:
-        grid_hw: token grid ``(H, W)`` per image; a sample holding several
-            images concatenates their tokens in order.
+        grid_hw: token grid ``(H, W)`` per image of the first sample; a
+            sample holding several images concatenates their tokens in order.
+        sample_grids: the same per sample (``B`` lists), for batches whose
+            samples hold different grids with the same token count (e.g.
+            ``9x16`` and ``16x9``); None: every sample has ``grid_hw``.
         text_embeds: ``(B, T, D)`` embeddings of the prompt's text tokens.
         text_mask: ``(B, T)`` bool, True for real (non-padding) text tokens.
         hidden_states: ``(B, L, D)`` LLM hidden states at the method's layer
@@ -84,6 +87,7 @@ class PruningContext:
     """
 
     grid_hw: Optional[Sequence[Tuple[int, int]]] = None
+    sample_grids: Optional[Sequence[Sequence[Tuple[int, int]]]] = None
     text_embeds: Optional[torch.Tensor] = None
     text_mask: Optional[torch.Tensor] = None
     hidden_states: Optional[torch.Tensor] = None

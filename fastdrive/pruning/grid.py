@@ -78,6 +78,20 @@ def grid_indices(height: int, width: int, k: int, phases: int = 16) -> torch.Ten
     return torch.tensor(_grid_indices_cached(int(height), int(width), int(k), int(phases)), dtype=torch.long)
 
 
+def _grid_selection(grids: Optional[Sequence[Tuple[int, int]]], n: int, k: int) -> torch.Tensor:
+    """``(k,)`` indices spread over each image's ``(H, W)`` grid (evenly spaced without grids)."""
+    if not grids or sum(int(h) * int(w) for h, w in grids) != n:
+        return evenly_spaced(n, k)
+    sizes = [int(h) * int(w) for h, w in grids]
+    budgets = _split_evenly(k, sizes)
+    parts, start = [], 0
+    for (h, w), size, k_i in zip(grids, sizes, budgets):
+        if k_i > 0:
+            parts.append(grid_indices(int(h), int(w), k_i) + start)
+        start += size
+    return torch.cat(parts)
+
+
 @PRUNERS.register_module(name="grid")
 class GridPruner(TokenPruner):
     """Uniform spatial subsampling over the token grid; content-independent."""
@@ -86,21 +100,14 @@ class GridPruner(TokenPruner):
 
     def select(self, tokens: torch.Tensor, keep: KeepSpec,
                context: Optional[PruningContext] = None) -> Selection:
-        """Same indices for every row of the batch; ``scores`` is None."""
+        """The same indices for every row whose grids are the same; ``scores`` is None."""
         check_tokens(tokens)
         b, n, _ = tokens.shape
         k = resolve_keep(keep, n)
-        grids: Optional[Sequence[Tuple[int, int]]] = context.grid_hw if context is not None else None
-        if grids and sum(int(h) * int(w) for h, w in grids) == n:
-            sizes = [int(h) * int(w) for h, w in grids]
-            budgets = _split_evenly(k, sizes)
-            parts, start = [], 0
-            for (h, w), size, k_i in zip(grids, sizes, budgets):
-                if k_i > 0:
-                    parts.append(grid_indices(int(h), int(w), k_i) + start)
-                start += size
-            idx = torch.cat(parts)
-        else:
-            idx = evenly_spaced(n, k)
-        idx = idx.to(tokens.device).unsqueeze(0).expand(b, -1).contiguous()
+        rows: Sequence[Optional[Sequence[Tuple[int, int]]]] = [context.grid_hw if context is not None else None] * b
+        if context is not None and context.sample_grids is not None and len(context.sample_grids) == b:
+            rows = context.sample_grids
+        keys = [tuple((int(h), int(w)) for h, w in grids) if grids else None for grids in rows]
+        by_grids = {key: _grid_selection(key, n, k) for key in set(keys)}
+        idx = torch.stack([by_grids[key] for key in keys]).to(tokens.device)
         return Selection(indices=idx)

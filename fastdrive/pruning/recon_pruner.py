@@ -45,7 +45,8 @@ from ..registry import PRUNERS
 from ._utils import all_indices, check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
 
-#: The ReconPruner trained for the embedded planner (see configs/recon_pruner/).
+#: The ReconPruner trained for the embedded planner, objects as foreground
+#: (configs/recon_pruner/recon_pruner_tiny-objects_1xb16-2e_fastdrive-world.py).
 SHIPPED_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
                                "recon_pruner_tiny_fastdrive-world.pth")
 RECON_FORMAT = "fastdrive-recon-pruner"

@@ -3,8 +3,8 @@
 Example::
 
     python -m fastdrive.tools.export_recon \\
-        configs/recon_pruner/recon_pruner_tiny_1xb16-4e_fastdrive-world-fg.py \\
-        work_dirs/recon_pruner_tiny_1xb16-4e_fastdrive-world-fg/best_recon_precision@0.5_epoch_2.pth \\
+        configs/recon_pruner/recon_pruner_tiny-objects_1xb16-2e_fastdrive-world.py \\
+        work_dirs/recon_pruner_tiny-objects_1xb16-2e_fastdrive-world/best_recon_precision@0.5_epoch_1.pth \\
         --out fastdrive/checkpoints/recon_pruner_tiny_fastdrive-world.pth
 """
 

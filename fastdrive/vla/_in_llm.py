@@ -92,7 +92,7 @@ def select_in_llm(
     mask2d = run.attention_mask_2d
     extra.setdefault("sequence_mask", None if mask2d is None else mask2d[:, : hidden.shape[1]])
     ctx = PruningContext(
-        grid_hw=lay.grids[0], text_embeds=run.text_embeds, text_mask=lay.text_mask,
+        grid_hw=lay.grids[0], sample_grids=lay.grids, text_embeds=run.text_embeds, text_mask=lay.text_mask,
         hidden_states=hidden, visual_positions=vis, attention=attention, keys=keys,
         session_id=session_id, state=state, extra=extra,
     )

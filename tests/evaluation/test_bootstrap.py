@@ -123,3 +123,20 @@ def test_bad_arguments():
         scene_bootstrap([1.0, 2.0], [1.0], ["s", "s"])
     with pytest.raises(ValueError):
         scene_bootstrap([1.0], [1.0], ["s"], ci=1.0)
+
+
+def test_to_dict_is_json_ready_and_keeps_the_verdict():
+    import json
+
+    from fastdrive.evaluation.selection_intervals import diff_text
+
+    rng = np.random.default_rng(4)
+    a, b, scenes = _dataset(rng, factor=1.3)
+    d = scene_bootstrap(b, a, scenes, stat="ratio").to_dict()
+    assert d["excludes_null"] and d["low"] > 1.0 and json.loads(json.dumps(d)) == d
+    empty = scene_bootstrap([np.nan], [np.nan], ["s"], stat="diff").to_dict()
+    assert empty["point"] is None and empty["low"] is None and not empty["excludes_null"]
+    json.dumps(empty, allow_nan=False)  # no NaN reaches the JSON
+    assert diff_text(empty) == ("+nan [+nan, +nan]", False)
+    text, excludes = diff_text(scene_bootstrap(a + 1.0, a, scenes, stat="diff").to_dict())
+    assert excludes and text.startswith("+1.000")

@@ -53,6 +53,22 @@ def test_without_ego_history_the_plan_ignores_acceleration_and_past():
     assert not torch.allclose(c, d)
 
 
+def test_throttle_shows_only_the_non_negative_acceleration():
+    imgs, cmd, state, past = _batch()  # accelerations -2.5, 1.4, 2.0
+    model = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_history=False, keep_accel="throttle")).eval()
+    hidden, _ = model.hide_history(state)
+    assert torch.allclose(hidden[:, 1], torch.tensor([0.0, 1.4, 2.0])) and torch.equal(hidden[:, [0, 2]], state[:, [0, 2]])
+    harder_brake, more_throttle = state.clone(), state.clone()
+    harder_brake[0, 1] = -4.0
+    more_throttle[1, 1] = 0.2
+    with torch.no_grad():
+        base = model.plan(imgs[:, 0], cmd, state, past)
+        assert torch.allclose(base, model.plan(imgs[:, 0], cmd, harder_brake, past))  # braking is not an input
+        assert not torch.allclose(base[1], model.plan(imgs[:, 0], cmd, more_throttle, past)[1])
+    with pytest.raises(ValueError, match="keep_accel"):
+        DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_history=False, keep_accel="brake")
+
+
 def test_ego_dropout_acts_in_training_only():
     imgs, cmd, state, past = _batch()
     model = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_dropout=1.0))
@@ -114,8 +130,9 @@ def test_bad_dropout_is_refused():
 
 
 def test_token_drop_trains_through_the_pruning_adapter():
-    """A dropped batch is planned from a random token subset (gradients flow); the adapter is gone afterwards."""
-    from fastdrive.vla.adapter import attach_pruner
+    """A dropped batch is planned from a random token subset (gradients flow) as a per-call request:
+    a forward outside the training step is the stock model."""
+    from fastdrive.vla.adapter import install_adapter
     from fastdrive.pruning.random_pruner import RandomPruner
 
     imgs, cmd, state, past = _batch()
@@ -132,14 +149,13 @@ def test_token_drop_trains_through_the_pruning_adapter():
     torch.rand(())
     seed = int(torch.randint(0, 2**31 - 1, ()))
     model.eval()
-    handle = attach_pruner(model.vlm, RandomPruner(), 0.5, context={"seed": seed})
-    try:
-        with torch.no_grad():
-            by_hand = model.plan(imgs[:, 0], cmd, state, past)
-    finally:
-        handle.detach()
+    adapter = install_adapter(model.vlm, action_rows=model.num_waypoints)  # the one the training step used
+    with torch.no_grad(), adapter.pruning(RandomPruner(), 0.5, context={"seed": seed}):
+        by_hand = model.plan(imgs[:, 0], cmd, state, past)
     with torch.no_grad():
-        full = model.plan(imgs[:, 0], cmd, state, past)  # detached: the stock model again
+        full = model.plan(imgs[:, 0], cmd, state, past)  # no request: the stock model
+        adapter.remove()
+        assert torch.allclose(full, model.plan(imgs[:, 0], cmd, state, past))
         model.train()
         torch.manual_seed(3)
         again = model(imgs, cmd, state, past, gt, valid, mode="loss")["loss_plan"]

@@ -50,3 +50,15 @@ def test_budget_split_over_images_and_fallback():
     assert idx.tolist() == evenly_spaced(30, 10).tolist()
     gaps = idx[1:] - idx[:-1]
     assert set(gaps.tolist()) == {3}
+
+
+def test_each_sample_gets_its_own_grid():
+    """A batch of a landscape (3x6) and a portrait (6x3) frame: every row spreads over its own grid."""
+    tokens = torch.zeros(2, 18, 2)
+    ctx = PruningContext(grid_hw=[(3, 6)], sample_grids=[[(3, 6)], [(6, 3)]])
+    idx = build_pruner("grid").select(tokens, 0.5, ctx).indices
+    for row, (h, w) in zip(idx, [(3, 6), (6, 3)]):
+        assert row.tolist() == grid_indices(h, w, 9).tolist()
+        r, c = _rows_cols(row, w)
+        assert set(r.tolist()) == set(range(h)) and set(c.tolist()) == set(range(w))
+    assert idx[0].tolist() != idx[1].tolist()
