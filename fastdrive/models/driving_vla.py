@@ -52,6 +52,7 @@ from ..registry import MODELS
 from ..vla.image_patches import images_to_patches
 from ..vla.tiny import tiny_qwen25vl_config
 from .driving_prompt import DrivingVocab, driving_input_ids
+from .patch_linear import use_linear_patch_embed
 
 
 def driving_vla_config(
@@ -214,6 +215,7 @@ class DrivingVLA(BaseModel):
         try:
             torch.manual_seed(seed)
             self.vlm = Qwen2_5_VLForConditionalGeneration(config)
+            use_linear_patch_embed(self.vlm)  # same parameters, one matmul instead of N tiny convolutions
             d = config.text_config.hidden_size
             self.state_embed = _MLP([3 + 2 * self.num_past, d, d])
             self.head = _MLP([2 * d, d, 2])

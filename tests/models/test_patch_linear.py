@@ -1,0 +1,54 @@
+"""The patch embedding as one matmul equals Qwen2.5-VL's Conv3d, and checkpoints load unchanged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from fastdrive.models.patch_linear import PatchLinear, is_patch_conv, use_linear_patch_embed
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_equals_the_convolution(bias):
+    torch.manual_seed(0)
+    conv = nn.Conv3d(3, 16, kernel_size=(2, 14, 14), stride=(2, 14, 14), bias=bias)
+    x = torch.randn(37, 3, 2, 14, 14)
+    ref = conv(x)
+    lin = PatchLinear(conv)
+    out = lin(x)
+    assert out.shape == ref.shape == (37, 16, 1, 1, 1)
+    assert torch.allclose(out, ref, atol=1e-5)
+    assert set(lin.state_dict()) == set(conv.state_dict())  # same names, same shapes: checkpoints load
+    lin.load_state_dict(conv.state_dict())
+
+
+def test_refuses_other_convolutions():
+    assert not is_patch_conv(nn.Conv3d(3, 8, kernel_size=3, stride=1))
+    assert not is_patch_conv(nn.Conv3d(3, 8, kernel_size=2, stride=2, padding=1))
+    with pytest.raises(ValueError, match="patch convolution"):
+        PatchLinear(nn.Conv3d(3, 8, kernel_size=3, stride=1))
+    assert not use_linear_patch_embed(nn.Linear(2, 2))
+
+
+def test_driving_vla_plans_as_with_the_convolution():
+    """The planner's vision tower gives the same plan with either module (same weights)."""
+    from fastdrive.models import DrivingVLA
+
+    from tiny_vla import TINY_VLM  # noqa: E402  (tests/models)
+
+    model = DrivingVLA(vlm=TINY_VLM, image_size=(112, 56)).eval()
+    embed = model.vlm.model.visual.patch_embed
+    assert isinstance(embed.proj, PatchLinear)
+    with torch.no_grad():
+        model.head[-1].weight.normal_(0, 0.5)
+    imgs, cmd = torch.rand(2, 3, 56, 112), torch.tensor([0, 2])
+    state, past = torch.tensor([[5.0, 0.5, 0.1], [2.0, -1.0, 0.0]]), torch.zeros(2, 4, 2)
+    with torch.no_grad():
+        fast = model.plan(imgs, cmd, state, past)
+        conv = nn.Conv3d(embed.in_channels, embed.embed_dim, kernel_size=embed.proj.kernel_size,
+                         stride=embed.proj.kernel_size, bias=embed.proj.bias is not None)
+        conv.load_state_dict(embed.proj.state_dict())
+        embed.proj = conv
+        slow = model.plan(imgs, cmd, state, past)
+    assert torch.allclose(fast, slow, atol=1e-5)
