@@ -40,10 +40,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     spec = PruningSpec(args.method, args.ratio)
     embed = planner.model.vlm.model.visual.patch_embed
     linear = embed.proj
-    conv = torch.nn.Conv3d(embed.in_channels, embed.embed_dim, kernel_size=linear.kernel_size,
-                           stride=linear.kernel_size, bias=linear.bias is not None).to(linear.weight)
-    conv.load_state_dict(linear.state_dict())
-    variants = {"linear": linear, "conv": conv}
+    variants = {"linear": linear, "conv": linear.to_conv()}
     names = ["linear", "conv"] if args.patch_embed == "both" else [args.patch_embed]
     for threads in args.threads:
         torch.set_num_threads(threads)

@@ -105,12 +105,12 @@ def train(args: argparse.Namespace) -> int:
     print(f"{len(index)} of {len(every)} samples kept")
     model = load_driving_vla(args.init or DEFAULT_CHECKPOINT)
     w, h = model.image_size
-    # decode and resize every image once (as the planner resizes), kept as uint8 at the model's input size
+    # decode and resize every image once, kept as uint8 at the model's input size
     cache = {}
     for r in index:
         img = np.array(Image.open(os.path.join(args.data, "images", r["image"])).convert("RGB"))
         t = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
-        small = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        small = model.resize_images(t)  # the planner's own resize
         cache[r["image"]] = (small[0] * 255.0).round().clamp(0, 255).to(torch.uint8)
     print(f"{len(cache)} images cached at {w}x{h}", flush=True)
 

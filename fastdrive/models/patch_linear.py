@@ -35,8 +35,15 @@ class PatchLinear(nn.Module):
         out = F.linear(x.reshape(n, -1), self.weight.reshape(self.weight.shape[0], -1), self.bias)
         return out.view(n, -1, 1, 1, 1)
 
+    def to_conv(self) -> nn.Conv3d:
+        """The stock ``Conv3d`` with a copy of these parameters (for side-by-side checks)."""
+        conv = nn.Conv3d(self.weight.shape[1], self.weight.shape[0], kernel_size=self.kernel_size,
+                         stride=self.kernel_size, bias=self.bias is not None).to(self.weight)
+        conv.load_state_dict(self.state_dict())
+        return conv
+
     def extra_repr(self) -> str:
-        return f"{tuple(self.weight.shape[1:2])[0]}, {self.weight.shape[0]}, kernel_size={self.kernel_size}"
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, kernel_size={self.kernel_size}"
 
 
 def is_patch_conv(conv: nn.Module) -> bool:

@@ -231,8 +231,8 @@ class PruningCall:
         extra = self._context_extra()
         # the tokens' own (t, h, w) M-RoPE positions (the last three rows of 3- or 4-row position ids)
         extra.setdefault("visual_position_ids", gather_seq(pos[-3:], lay.visual_positions, dim=-1))
-        ctx = PruningContext(grid_hw=lay.grids[0], sample_grids=lay.grids, text_embeds=run.text_embeds, text_mask=lay.text_mask,
-                             session_id=self.session_id, state=self.state_in, extra=extra)
+        ctx = PruningContext(grid_hw=lay.grids[0], sample_grids=lay.grids, text_embeds=run.text_embeds,
+                             text_mask=lay.text_mask, session_id=self.session_id, state=self.state_in, extra=extra)
         sel = self.pruner.select(tokens, self.keep, ctx)
         seconds = device_seconds(tokens.device) - t0
         num_extra = 0 if sel.extra_tokens is None else int(sel.extra_tokens.shape[1])

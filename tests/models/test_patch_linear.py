@@ -21,6 +21,7 @@ def test_equals_the_convolution(bias):
     assert torch.allclose(out, ref, atol=1e-5)
     assert set(lin.state_dict()) == set(conv.state_dict())  # same names, same shapes: checkpoints load
     lin.load_state_dict(conv.state_dict())
+    assert torch.allclose(lin.to_conv()(x), ref, atol=1e-6)  # and back to the stock module
 
 
 def test_refuses_other_convolutions():
@@ -46,9 +47,8 @@ def test_driving_vla_plans_as_with_the_convolution():
     state, past = torch.tensor([[5.0, 0.5, 0.1], [2.0, -1.0, 0.0]]), torch.zeros(2, 4, 2)
     with torch.no_grad():
         fast = model.plan(imgs, cmd, state, past)
-        conv = nn.Conv3d(embed.in_channels, embed.embed_dim, kernel_size=embed.proj.kernel_size,
-                         stride=embed.proj.kernel_size, bias=embed.proj.bias is not None)
-        conv.load_state_dict(embed.proj.state_dict())
+        conv = embed.proj.to_conv()
+        assert isinstance(conv, nn.Conv3d) and torch.equal(conv.weight, embed.proj.weight)
         embed.proj = conv
         slow = model.plan(imgs, cmd, state, past)
     assert torch.allclose(fast, slow, atol=1e-5)
