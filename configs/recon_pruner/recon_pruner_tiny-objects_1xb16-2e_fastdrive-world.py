@@ -11,9 +11,9 @@ foreground cells, so a pruner trained on it spends a tight budget on road; the
 2-epoch ablation trained this way turned ReconPruner from the worst object
 coverage to the best (docs/results.md, issue #11).
 
-Two epochs, as the ablation that found it (a 4-epoch cosine run of the same
-recipe validated no better: object precision at 50% pruning 0.059 at its best
-epoch, against 0.060); validated every epoch, the checkpoint with the best
+Two epochs, as the ablation that found it (a 4-epoch cosine schedule of the same
+recipe, stopped after epoch 3, validated no better: object precision at 50%
+pruning 0.059 at its best epoch, against 0.060); validated every epoch, the checkpoint with the best
 object precision at 50% pruning is kept (``best_*.pth``) and is the one shipped.
 
 Reproduce (CPU, 2 cores; wall time in docs/results.md)::

@@ -52,3 +52,24 @@ def test_driving_vla_plans_as_with_the_convolution():
         embed.proj = conv
         slow = model.plan(imgs, cmd, state, past)
     assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def test_shipped_planner_plans_as_with_the_convolution():
+    """The shipped checkpoint (trained with the convolution) loads into PatchLinear and plans the same."""
+    from fastdrive.planner import EmbeddedPlanner
+
+    model = EmbeddedPlanner.from_checkpoint().model
+    embed = model.vlm.model.visual.patch_embed
+    assert isinstance(embed.proj, PatchLinear)
+    g = torch.Generator().manual_seed(1)
+    imgs, cmd = torch.rand(3, 3, 252, 448, generator=g), torch.tensor([0, 1, 2])
+    state, past = torch.tensor([[5.0, 0.3, 0.02], [8.0, -1.5, 0.0], [0.5, 1.0, -0.1]]), torch.zeros(3, 4, 2)
+    linear = embed.proj
+    try:
+        with torch.no_grad():
+            fast = model.plan(imgs, cmd, state, past)
+            embed.proj = linear.to_conv()
+            slow = model.plan(imgs, cmd, state, past)
+    finally:
+        embed.proj = linear
+    assert torch.allclose(fast, slow, atol=1e-5), float((fast - slow).abs().max())
