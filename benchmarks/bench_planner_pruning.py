@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -73,6 +73,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     ap.add_argument("--grey", action="store_true", help="add the (out-of-distribution) grey-frame row")
     ap.add_argument("--recon-weights", default=None, metavar="FILE",
                     help="ReconPruner weights for the 'recon' rows (default: the shipped ones)")
+    ap.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                    help="a constructor argument of one method's pruner, e.g. recon.peaks_first=true "
+                         "(value read as JSON, else as a string; repeatable)")
     ap.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples over scenes")
     ap.add_argument("--image-size", nargs=2, type=int, metavar=("W", "H"), default=None,
                     help="size images are loaded at (default: the model's input size)")
@@ -86,6 +89,22 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     if not args.world and not args.from_json:
         ap.error("one of --world or --from-json is required")
     return args
+
+
+def parse_options(items: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+    """``['recon.peaks_first=true']`` -> ``{'recon': {'peaks_first': True}}``; :class:`CliError` on a malformed item."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not method or not name:
+            raise CliError(f"--option {item!r}: expected METHOD.KEY=VALUE, e.g. recon.peaks_first=true")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(method, {})[name] = value
+    return out
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -125,6 +144,9 @@ def measure(args: argparse.Namespace) -> dict:
         raise CliError(f"--recon-weights not found: {args.recon_weights}")
     if args.limit is not None and args.limit < 1:
         raise CliError("--limit must be at least 1")
+    options = parse_options(args.option)
+    if args.recon_weights:
+        options.setdefault("recon", {})["weights"] = args.recon_weights
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -148,7 +170,6 @@ def measure(args: argparse.Namespace) -> dict:
         bar = tqdm(total=total, unit="sample", desc="planning", file=sys.stderr)
     cam = planner.cameras[0]
     try:
-        options = {"recon": {"weights": args.recon_weights}} if args.recon_weights else None
         result = run_pruning_sweep(planner, ds, methods, args.ratios, options=options, limit=args.limit,
                                    pairing=args.pairing,
                                    progress=bar.update if bar is not None else None,

@@ -148,6 +148,12 @@ class DrivingVLA(BaseModel):
         token_drop: training only: probability that a batch is planned from a
             random subset of its visual tokens.
         token_drop_keep: ``(low, high)`` range of the kept share of those batches.
+        token_drop_objects: training only: share of those batches whose kept
+            tokens are chosen object-first from the ground truth (the
+            ``oracle_obj`` order on ``token_sem``: objects, then road, then the
+            rest) instead of at random, so that the concentrated selections of a
+            foreground pruner (ReconPruner) are in the training distribution,
+            not only the spread-out ones of random drops.
         event_weight: training only: a sample's waypoint loss is weighted by
             ``1 + event_weight * min(d, 3)``, ``d`` the mean distance (m) of its
             logged future from the constant-velocity rollout.
@@ -172,6 +178,7 @@ class DrivingVLA(BaseModel):
         event_weight: float = 0.0,
         token_drop: float = 0.0,
         token_drop_keep: Tuple[float, float] = (0.2, 1.0),
+        token_drop_objects: float = 0.0,
         seed: int = 0,
         data_preprocessor: Optional[dict] = None,
     ) -> None:
@@ -185,6 +192,11 @@ class DrivingVLA(BaseModel):
                                     token_drop_keep=list(token_drop_keep))
             if keep_accel:
                 self.init_kwargs.update(keep_accel=keep_accel if keep_accel == "throttle" else True)
+            if token_drop_objects:
+                self.init_kwargs.update(token_drop_objects=float(token_drop_objects))
+        if not 0.0 <= token_drop_objects <= 1.0:
+            raise ValueError(f"token_drop_objects must be in [0, 1], got {token_drop_objects}")
+        self.token_drop_objects = float(token_drop_objects)
         if keep_accel not in (False, True, "throttle"):
             raise ValueError(f"keep_accel must be False, True or 'throttle', got {keep_accel!r}")
         self.keep_accel: Union[bool, str] = "throttle" if keep_accel == "throttle" else bool(keep_accel)
@@ -338,15 +350,21 @@ class DrivingVLA(BaseModel):
             ego_state = torch.where(drop[:, None], hidden_state, ego_state)
             past_traj = torch.where(drop[:, None, None], hidden_past, past_traj)
         if self.training and self.token_drop > 0 and float(torch.rand(())) < self.token_drop:
+            from ..pruning.oracle import CONTEXT_KEY, OracleObjects
             from ..pruning.random_pruner import RandomPruner
             from ..vla.adapter import install_adapter
 
             low, high = self.token_drop_keep
             keep = low + (high - low) * float(torch.rand(()))
             seed = int(torch.randint(0, 2**31 - 1, ()))  # from the run's seeded RNG: reproducible
+            pruner, context = RandomPruner(), {"seed": seed}
+            sem = self._stack(token_sem).to(dev) if token_sem is not None else None
+            if sem is not None and self.token_drop_objects > 0 and bool(sem.sum() > 0) \
+                    and float(torch.rand(())) < self.token_drop_objects:  # (no ground truth: random)
+                pruner, context = OracleObjects(), {CONTEXT_KEY: sem}
             # the planner's own adapter (installed once, shared); this forward's request only
             adapter = install_adapter(self.vlm, action_rows=self.num_waypoints)
-            with adapter.pruning(RandomPruner(), keep, context={"seed": seed}):
+            with adapter.pruning(pruner, keep, context=context):
                 pred, tokens = self._plan(imgs, command, ego_state, past_traj,
                                           visual_tokens=self.token_head is not None)
         else:

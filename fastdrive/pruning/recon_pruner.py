@@ -42,6 +42,7 @@ from torch import nn
 
 from ..errors import ModelError
 from ..registry import PRUNERS
+from ._peaks import peaks_first as rank_peaks_first, sample_grids
 from ._utils import all_indices, check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
 
@@ -130,6 +131,11 @@ class ReconPruner(TokenPruner):
             embedded planner), a path to a file of :meth:`checkpoint_dict` /
             an mmengine checkpoint of ``ReconPrunerTrainer``, or None for an
             untrained pruner (asked for explicitly).
+        peaks_first: at inference, keep the local maxima of the positive
+            scores in the token grid first (one token per foreground blob),
+            then the rest by score (:mod:`._peaks`); False keeps the paper's
+            plain top-``K``. Needs the grid in the context (the adapter gives
+            it); without one the selection is top-``K``.
     """
 
     stage = "pre_llm"
@@ -137,7 +143,8 @@ class ReconPruner(TokenPruner):
     def __init__(self, hidden_size: int = 2048, num_heads: int = 16, num_kv_heads: int = 2,
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,
                  mrope_section: Optional[List[int]] = None, position_mode: str = "sequential",
-                 attn_implementation: str = "sdpa", weights: Optional[str] = "shipped") -> None:
+                 attn_implementation: str = "sdpa", weights: Optional[str] = "shipped",
+                 peaks_first: bool = False) -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -167,6 +174,7 @@ class ReconPruner(TokenPruner):
         config._attn_implementation = attn_implementation
         self.hidden_size = hidden_size
         self.position_mode = position_mode
+        self.peaks_first = bool(peaks_first)
         self.query = nn.Parameter(torch.randn(1, 1, hidden_size) * 0.02)
         self.decoder_layer = Qwen2_5_VLDecoderLayer(config, layer_idx=0)
         # Full attention: the eager path is non-causal without a mask; SDPA reads
@@ -212,7 +220,7 @@ class ReconPruner(TokenPruner):
 
     def select(self, tokens: torch.Tensor, keep: KeepSpec,
                context: Optional[PruningContext] = None) -> Selection:
-        """Top-``K`` tokens by :meth:`scores`; ``soft_mask`` is the STE mask in training."""
+        """Top-``K`` tokens by :meth:`scores` (peaks first with ``peaks_first``); ``soft_mask`` is the STE mask in training."""
         check_tokens(tokens)
         b, n, _ = tokens.shape
         k = resolve_keep(keep, n)
@@ -221,7 +229,11 @@ class ReconPruner(TokenPruner):
             return Selection(indices=all_indices(b, n, tokens.device))
         s = self.scores(tokens, context)
         soft = straight_through_mask(s) if training else None
-        return Selection(indices=topk_sorted(s.detach(), k), scores=s.detach().float(), soft_mask=soft)
+        rank = s.detach()
+        grids = sample_grids(context, b, n) if self.peaks_first and not training else None
+        if grids is not None:
+            rank = rank_peaks_first(rank, grids)
+        return Selection(indices=topk_sorted(rank, k), scores=s.detach().float(), soft_mask=soft)
 
     def load_weights(self, path: Union[str, os.PathLike]) -> None:
         """Load trained weights from ``path`` (see ``weights``); :class:`ReconCheckpointError` if they do not fit."""
@@ -261,8 +273,8 @@ class ReconPruner(TokenPruner):
 
     def extra_repr(self) -> str:
         cfg = self.config_dict
-        return (f"hidden_size={cfg['hidden_size']}, heads={cfg['num_heads']}, "
-                f"position_mode={self.position_mode}, weights={self.weights_path or 'untrained'}")
+        return (f"hidden_size={cfg['hidden_size']}, heads={cfg['num_heads']}, position_mode={self.position_mode}, "
+                f"peaks_first={self.peaks_first}, weights={self.weights_path or 'untrained'}")
 
 
 @PRUNERS.register_module(name="recon_untrained")

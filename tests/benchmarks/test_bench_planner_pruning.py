@@ -105,3 +105,23 @@ def test_missing_world_unknown_method_and_bad_file(world, checkpoint, tmp_path, 
     junk.write_bytes(b"not a checkpoint")
     assert cli.main(["--world", world, "--checkpoint", str(junk)]) == 2
     assert "cannot read planner checkpoint" in _one_line_error(capsys.readouterr().err)
+
+
+def test_option_reaches_the_pruner_and_a_malformed_one_is_a_one_line_error(world, checkpoint, tmp_path, capsys):
+    cli = _load_cli()
+    assert cli.parse_options(["recon.peaks_first=true", "recon.weights=/x.pth", "fastv.layer=2"]) == {
+        "recon": {"peaks_first": True, "weights": "/x.pth"}, "fastv": {"layer": 2}}
+    assert cli.main(["--world", world, "--checkpoint", checkpoint, "--option", "recon"]) == 2
+    assert "expected METHOD.KEY=VALUE" in _one_line_error(capsys.readouterr().err)
+    js = tmp_path / "sweep.json"
+    threads = torch.get_num_threads()
+    try:
+        rc = cli.main(["--world", world, "--checkpoint", checkpoint, "--methods", "grid", "random", "--no-oracles",
+                       "--ratios", "0.5", "--limit", "2", "--threads", "1", "--no-progress", "--resamples", "50",
+                       "--option", "grid.no_such_argument=1", "--out-json", str(js)])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    rows = {r["method"]: r for r in json.loads(js.read_text())["rows"]}
+    assert "no_such_argument" in (rows["grid"].get("error") or "")  # built with the option: it fails
+    assert not rows["random"].get("error")

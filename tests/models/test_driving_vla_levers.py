@@ -129,6 +129,49 @@ def test_bad_dropout_is_refused():
         DrivingVLA(vlm=SMALL, image_size=(112, 56), ego_dropout=1.5)
 
 
+def test_object_first_token_drop_keeps_the_ground_truth_objects():
+    """``token_drop_objects=1``: a dropped batch keeps its tokens in the ``oracle_obj`` order of its
+    ``token_sem`` (the same loss as planning by hand with that oracle), not a random subset."""
+    from fastdrive.pruning.oracle import CONTEXT_KEY, OBJECT_IDS, ROAD_IDS, OracleObjects
+    from fastdrive.pruning.random_pruner import RandomPruner
+    from fastdrive.vla.adapter import install_adapter
+
+    imgs, cmd, state, past = _batch()
+    gt, valid = torch.rand(3, 6, 2), torch.ones(3, 6, dtype=torch.bool)
+    sem = torch.zeros(3, GRID[0] * GRID[1], 17)
+    sem[:, :, 0] = 1.0  # background everywhere ...
+    for b, (obj, road) in enumerate([(1, 6), (7, 2), (3, 4)]):
+        sem[b, obj] = 0.0
+        sem[b, obj, OBJECT_IDS[0]] = 1.0  # ... but one object cell and one road cell per sample
+        sem[b, road] = 0.0
+        sem[b, road, ROAD_IDS[0]] = 1.0
+    model = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), token_drop=1.0, token_drop_keep=(0.25, 0.25),
+                                    token_drop_objects=1.0))
+    model.train()
+    torch.manual_seed(5)
+    loss = model(imgs, cmd, state, past, gt, valid, token_sem=sem, mode="loss")["loss_plan"]
+    adapter = install_adapter(model.vlm, action_rows=model.num_waypoints)
+    model.eval()
+    with torch.no_grad():
+        with adapter.pruning(OracleObjects(), 0.25, context={CONTEXT_KEY: sem}) as call:
+            by_hand = model.plan(imgs[:, 0], cmd, state, past)
+        kept = call.last.selection.indices  # (B, K)
+        with adapter.pruning(RandomPruner(), 0.25, context={"seed": 0}):
+            randomly = model.plan(imgs[:, 0], cmd, state, past)
+    assert [sorted(k.tolist()) for k in kept] == [[1, 6], [2, 7], [3, 4]]
+    err = torch.nn.functional.smooth_l1_loss(by_hand, gt, reduction="sum", beta=0.5) / (3 * 6 * 2)
+    assert torch.allclose(err, loss, atol=1e-5)
+    err_random = torch.nn.functional.smooth_l1_loss(randomly, gt, reduction="sum", beta=0.5) / (3 * 6 * 2)
+    assert not torch.allclose(err_random, loss, atol=1e-5)
+    # without ground truth (all-zero shares, as on real nuScenes) a dropped batch falls back to random
+    torch.manual_seed(5)
+    model.train()
+    fallback = model(imgs, cmd, state, past, gt, valid, token_sem=torch.zeros_like(sem), mode="loss")["loss_plan"]
+    assert not torch.allclose(fallback, loss, atol=1e-5)
+    with pytest.raises(ValueError, match="token_drop_objects"):
+        DrivingVLA(vlm=SMALL, image_size=(112, 56), token_drop_objects=1.5)
+
+
 def test_token_drop_trains_through_the_pruning_adapter():
     """A dropped batch is planned from a random token subset (gradients flow) as a per-call request:
     a forward outside the training step is the stock model."""
