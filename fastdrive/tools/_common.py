@@ -34,10 +34,10 @@ def load_config(args: argparse.Namespace):
     if not osp.isfile(args.config):
         return None
     cfg = Config.fromfile(args.config)
+    if getattr(args, "data_root", None):  # first, so that --cfg-options can still refine the datasets
+        set_data_root(cfg, args.data_root)
     if args.cfg_options:
         cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
-    if getattr(args, "data_root", None):
-        set_data_root(cfg, args.data_root)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or osp.join(
         "work_dirs", osp.splitext(osp.basename(args.config))[0])
@@ -50,13 +50,22 @@ def set_data_root(cfg, data_root: str) -> None:
     A config writes its dataroot into each dataset dict when it is parsed,
     so overriding the top-level ``data_root`` variable would change nothing;
     this replaces ``dataset.data_root`` of the train/val/test dataloaders and
-    re-bases their ``cache_file`` paths that lived under the old root.
+    re-bases their ``cache_file`` paths that lived under the old root. A
+    dataloader over several worlds (a ``ConcatDataset``, e.g. the shipped
+    planner's two training worlds) reads ``data_root`` alone: its first
+    dataset is re-rooted, the others are left out, and a line says so.
     """
     old = cfg.get("data_root")
     cfg.data_root = data_root
     for key in ("train_dataloader", "val_dataloader", "test_dataloader"):
         loader = cfg.get(key)
         dataset = loader.get("dataset") if loader else None
+        if dataset and "data_root" not in dataset and dataset.get("datasets"):
+            members = list(dataset["datasets"])
+            left_out = [str(m.get("data_root")) for m in members[1:]]
+            loader["dataset"] = dataset = members[0]
+            if left_out:
+                print(f"--data-root: {key} reads {data_root} only (left out: {', '.join(left_out)})")
         if not dataset or "data_root" not in dataset:
             continue
         prev = dataset["data_root"]
