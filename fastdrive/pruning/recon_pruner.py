@@ -139,6 +139,7 @@ class ReconPruner(TokenPruner):
     """
 
     stage = "pre_llm"
+    request_options = ("peaks_first",)
 
     def __init__(self, hidden_size: int = 2048, num_heads: int = 16, num_kv_heads: int = 2,
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,

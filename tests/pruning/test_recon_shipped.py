@@ -24,3 +24,22 @@ def test_shipped_recon_keeps_more_objects_than_random(planning_world_root, one_t
         assert recon["object_recall"] >= rand["object_recall"] + 0.25, (ratio, recon, rand)
         assert recon["instance_coverage"] > rand["instance_coverage"] + 0.1, (ratio, recon, rand)
         assert recon["object_precision"] > rand["object_precision"], (ratio, recon, rand)
+
+
+def test_peaks_first_is_a_per_request_option_of_the_shipped_recon(planning_world_root, one_thread):
+    """A service (strict options) serves ``recon`` with ``peaks_first``; on real frames it keeps another set."""
+    import numpy as np
+
+    from fastdrive.evaluation.pruning_sweep import item_ego_state, item_frames
+
+    planner = EmbeddedPlanner.from_checkpoint(methods=["recon"], strict_options=True)
+    ds = PlanningDataset(planning_world_root, "v1.0-fastdrive", "train")
+    differs = 0
+    for i in range(4):
+        item = ds[i]
+        frames, ego = item_frames(item, ds.cameras), item_ego_state(item)
+        plain = planner.plan(frames, ego, "straight", PruningSpec("recon", 0.75))
+        peaks = planner.plan(frames, ego, "straight", PruningSpec("recon", 0.75, {"peaks_first": True}))
+        assert peaks.num_kept == plain.num_kept == 36
+        differs += int(not np.array_equal(peaks.kept_mask(), plain.kept_mask()))
+    assert differs >= 2
