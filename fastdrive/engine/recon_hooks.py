@@ -28,7 +28,8 @@ class ReconFeatureCacheHook(Hook):
     :class:`~fastdrive.datasets.ReconFGDataset`) leaves only the pruner and
     the decoder to run per step. The file name holds the host's fingerprint
     and the dataset's cache key, so another host or split never reads stale
-    tokens. Datasets without ``cache_dir`` are left alone.
+    tokens. Datasets without ``cache_dir`` are left alone; a ``ConcatDataset``
+    (several worlds) gets one cache per member.
 
     Args:
         batch_size: images per host forward while the cache is built.
@@ -52,7 +53,12 @@ class ReconFeatureCacheHook(Hook):
 
     @torch.no_grad()
     def attach(self, model: Any, dataset: Any, logger: Any = None) -> None:
-        """Load or build the token cache of ``dataset`` for ``model.host`` and attach it."""
+        """Load or build the token cache of ``dataset`` (of each member of a ``ConcatDataset``) and attach it."""
+        members = getattr(dataset, "datasets", None)
+        if members is not None and getattr(dataset, "cache_dir", None) is None:
+            for member in members:
+                self.attach(model, member, logger)
+            return
         if getattr(dataset, "cache_dir", None) is None or getattr(dataset, "tokens", None) is not None:
             return
         path = os.path.join(dataset.cache_dir, f"recon-tokens-{model.host.fingerprint()}-{dataset.cache_key()}.pt")

@@ -43,6 +43,7 @@ from torch import nn
 from ..errors import ModelError
 from ..registry import PRUNERS
 from ._peaks import peaks_first as rank_peaks_first, sample_grids
+from ._similarity import greedy_maxmin, mask_to_indices
 from ._utils import all_indices, check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
 
@@ -136,16 +137,20 @@ class ReconPruner(TokenPruner):
             then the rest by score (:mod:`._peaks`); False keeps the paper's
             plain top-``K``. Needs the grid in the context (the adapter gives
             it); without one the selection is top-``K``.
+        diverse_fill: at inference, the share of the budget ``K`` filled by
+            diversity: the top ``K - round(diverse_fill * K)`` tokens by score
+            are kept, and the rest are added by DivPrune's greedy max-min
+            cosine distance to the tokens already kept (0: the paper's rule).
     """
 
     stage = "pre_llm"
-    request_options = ("peaks_first",)
+    request_options = ("peaks_first", "diverse_fill")
 
     def __init__(self, hidden_size: int = 2048, num_heads: int = 16, num_kv_heads: int = 2,
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,
                  mrope_section: Optional[List[int]] = None, position_mode: str = "sequential",
                  attn_implementation: str = "sdpa", weights: Optional[str] = "shipped",
-                 peaks_first: bool = False) -> None:
+                 peaks_first: bool = False, diverse_fill: float = 0.0) -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -176,6 +181,9 @@ class ReconPruner(TokenPruner):
         self.hidden_size = hidden_size
         self.position_mode = position_mode
         self.peaks_first = bool(peaks_first)
+        if not 0.0 <= float(diverse_fill) < 1.0:
+            raise ValueError(f"diverse_fill must be in [0, 1), got {diverse_fill}")
+        self.diverse_fill = float(diverse_fill)
         self.query = nn.Parameter(torch.randn(1, 1, hidden_size) * 0.02)
         self.decoder_layer = Qwen2_5_VLDecoderLayer(config, layer_idx=0)
         # Full attention: the eager path is non-causal without a mask; SDPA reads
@@ -234,6 +242,12 @@ class ReconPruner(TokenPruner):
         grids = sample_grids(context, b, n) if self.peaks_first and not training else None
         if grids is not None:
             rank = rank_peaks_first(rank, grids)
+        fill = int(round(self.diverse_fill * k)) if not training else 0
+        if fill > 0:
+            top = torch.zeros(b, n, dtype=torch.bool, device=tokens.device)
+            top.scatter_(1, rank.topk(k - fill, dim=-1).indices, True)
+            mask, _ = greedy_maxmin(tokens.detach(), k, preselected=top)
+            return Selection(indices=mask_to_indices(mask), scores=s.detach().float(), soft_mask=soft)
         return Selection(indices=topk_sorted(rank, k), scores=s.detach().float(), soft_mask=soft)
 
     def load_weights(self, path: Union[str, os.PathLike]) -> None:

@@ -42,6 +42,22 @@ def test_cache_hook_encodes_once_and_reuses_the_file(tmp_path, model):
     assert plain.tokens is None
 
 
+def test_cache_hook_caches_every_world_of_a_concat_dataset(tmp_path, model):
+    from mmengine.dataset import ConcatDataset
+
+    parts = []
+    for name in ("a", "b"):
+        ann = recon_fg_world(tmp_path / name)
+        parts.append(ReconFGDataset(ann_file=ann, image_size=(112, 56), cache_dir=str(tmp_path / name / "c"),
+                                    progress=False))
+    both = ConcatDataset(parts, ignore_keys=["nuscenes_dataroot"])  # each world names its own dataroot
+    ReconFeatureCacheHook(batch_size=2, progress=False).attach(model, both)
+    for name, part in zip(("a", "b"), parts):
+        assert part.tokens is not None and part.tokens.shape == (3, 8, 32)
+        assert len(list((tmp_path / name / "c").glob("recon-tokens-*.pt"))) == 1
+    assert "tokens" in both[4]  # an item of the second world
+
+
 def test_host_fingerprint_keys_weights_size_and_dtype(tmp_path, model):
     from fastdrive.models.recon_host import ReconHost
 

@@ -1,7 +1,8 @@
-"""Peaks-first ranking of ReconPruner scores (one token per foreground blob before a second of any)."""
+"""ReconPruner's selection options: peaks first (one token per score blob before a second of any), diverse fill."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fastdrive.pruning import build_pruner
@@ -60,3 +61,25 @@ def test_recon_pruner_selects_peaks_first_only_when_asked():
     assert torch.equal(peaky.select(tokens, 4, ctx).indices, topk_sorted(peaks_first(s, [[(3, 4)]] * 2), 4))
     assert torch.equal(peaky.select(tokens, 4, None).indices, topk_sorted(s, 4))  # no grid: top-K
     assert "peaks_first=True" in repr(peaky)
+
+
+def test_recon_diverse_fill_keeps_the_top_scores_and_fills_by_diversity():
+    from fastdrive.pruning._similarity import greedy_maxmin, mask_to_indices
+
+    torch.manual_seed(1)
+    tokens = torch.randn(2, 12, 32)
+    kw = dict(hidden_size=32, num_heads=4, num_kv_heads=2, intermediate_size=64)
+    plain = build_pruner("recon_untrained", **kw)
+    filled = build_pruner("recon_untrained", diverse_fill=0.5, **kw)
+    filled.load_state_dict(plain.state_dict())
+    s = plain.scores(tokens)
+    sel = filled.select(tokens, 6).indices
+    top3 = s.topk(3, dim=-1).indices
+    for b in range(2):
+        assert set(top3[b].tolist()) <= set(sel[b].tolist())  # the 3 best scores stay
+    pre = torch.zeros(2, 12, dtype=torch.bool)
+    pre.scatter_(1, top3, True)
+    assert torch.equal(sel, mask_to_indices(greedy_maxmin(tokens, 6, preselected=pre)[0]))
+    assert not torch.equal(sel, plain.select(tokens, 6).indices)
+    with pytest.raises(ValueError, match="diverse_fill"):
+        build_pruner("recon_untrained", diverse_fill=1.0, **kw)
