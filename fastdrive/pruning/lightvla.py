@@ -29,7 +29,7 @@ rows are padded with ``-1``.
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import nn
