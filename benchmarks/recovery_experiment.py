@@ -92,6 +92,7 @@ def train(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from fastdrive.constants import COMMANDS
+    from fastdrive.models.driving_vla import constant_velocity_past
     from fastdrive.models.driving_vla_io import export_driving_vla, load_driving_vla
     from fastdrive.planner import DEFAULT_CHECKPOINT
 
@@ -117,9 +118,7 @@ def train(args: argparse.Namespace) -> int:
     def batch(rows: List[dict]):
         imgs = [cache[r["image"]][None].float() / 255.0 for r in rows]
         state = torch.tensor([[r["speed"], r["accel"], r["yaw_rate"]] for r in rows], dtype=torch.float32)
-        speed = state[:, :1]
-        past = -0.5 * torch.arange(4, 0, -1, dtype=torch.float32)[None, :, None] * torch.cat(
-            [speed, torch.zeros_like(speed)], 1)[:, None, :]
+        past = constant_velocity_past(state, 4)  # the constant-speed arc (yaw rate included) up to now
         return dict(imgs=torch.cat(imgs)[:, None], command=torch.tensor([COMMANDS.index(r["command"]) for r in rows]),
                     ego_state=state, past_traj=past, gt_traj=torch.tensor([r["target"] for r in rows]),
                     gt_valid=torch.ones(len(rows), 6, dtype=torch.bool))
