@@ -344,6 +344,7 @@ class DrivingVLA(BaseModel):
         """
         dev = self.state_scale.device
         ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
+        token_sem = self._stack(token_sem).to(dev) if token_sem is not None else None  # (B, N, C), once
         if self.training and self.ego_dropout > 0 and self.ego_history:
             drop = torch.rand(ego_state.shape[0], device=dev) < self.ego_dropout
             hidden_state, hidden_past = self.hide_history(ego_state)
@@ -358,10 +359,9 @@ class DrivingVLA(BaseModel):
             keep = low + (high - low) * float(torch.rand(()))
             seed = int(torch.randint(0, 2**31 - 1, ()))  # from the run's seeded RNG: reproducible
             pruner, context = RandomPruner(), {"seed": seed}
-            sem = self._stack(token_sem).to(dev) if token_sem is not None else None
-            if sem is not None and self.token_drop_objects > 0 and bool(sem.sum() > 0) \
+            if token_sem is not None and self.token_drop_objects > 0 and bool(token_sem.sum() > 0) \
                     and float(torch.rand(())) < self.token_drop_objects:  # (no ground truth: random)
-                pruner, context = OracleObjects(), {CONTEXT_KEY: sem}
+                pruner, context = OracleObjects(), {CONTEXT_KEY: token_sem}
             # the planner's own adapter (installed once, shared); this forward's request only
             adapter = install_adapter(self.vlm, action_rows=self.num_waypoints)
             with adapter.pruning(pruner, keep, context=context):
@@ -381,7 +381,7 @@ class DrivingVLA(BaseModel):
         denom = (valid.sum(dim=(1, 2)) * 2 * weight).sum().clamp(min=1.0)
         losses = {"loss_plan": self.loss_weight * (weight * per_sample).sum() / denom}
         if self.token_head is not None and tokens is not None and token_sem is not None:
-            target = self._stack(token_sem).to(tokens)
+            target = token_sem.to(tokens)
             logp = torch.log_softmax(self.token_head(tokens), dim=-1)  # (B, N, C)
             rows = target.sum(-1) > 0
             ce = -(target * logp).sum(-1)

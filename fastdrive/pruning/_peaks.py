@@ -26,13 +26,8 @@ def sample_grids(context: Optional[PruningContext], batch: int, num_tokens: int)
     """Per sample, the ``(H, W)`` token grid of each image, or None when the context has none that adds up to ``N``."""
     if context is None:
         return None
-    if context.sample_grids is not None:
-        grids = [[(int(h), int(w)) for h, w in g] for g in context.sample_grids]
-    elif context.grid_hw is not None:
-        grids = [[(int(h), int(w)) for h, w in context.grid_hw]] * batch
-    else:
-        return None
-    if len(grids) != batch or any(sum(h * w for h, w in g) != num_tokens for g in grids):
+    grids = context.per_sample_grids(batch)
+    if any(g is None or sum(h * w for h, w in g) != num_tokens for g in grids):
         return None
     return grids
 

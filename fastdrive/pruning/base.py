@@ -100,6 +100,15 @@ class PruningContext:
     training: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
 
+    def per_sample_grids(self, batch: int) -> List[Optional[List[Tuple[int, int]]]]:
+        """Per sample of a batch of ``batch``, the ``(H, W)`` grid of each image (None where unknown).
+
+        ``sample_grids`` when it covers the batch, else ``grid_hw`` for every sample.
+        """
+        rows = self.sample_grids if self.sample_grids is not None and len(self.sample_grids) == batch \
+            else [self.grid_hw] * batch
+        return [None if g is None else [(int(h), int(w)) for h, w in g] for g in rows]
+
 
 @dataclass
 class Selection:

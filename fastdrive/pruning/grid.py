@@ -104,10 +104,8 @@ class GridPruner(TokenPruner):
         check_tokens(tokens)
         b, n, _ = tokens.shape
         k = resolve_keep(keep, n)
-        rows: Sequence[Optional[Sequence[Tuple[int, int]]]] = [context.grid_hw if context is not None else None] * b
-        if context is not None and context.sample_grids is not None and len(context.sample_grids) == b:
-            rows = context.sample_grids
-        keys = [tuple((int(h), int(w)) for h, w in grids) if grids else None for grids in rows]
+        rows = context.per_sample_grids(b) if context is not None else [None] * b
+        keys = [tuple(grids) if grids else None for grids in rows]
         by_grids = {key: _grid_selection(key, n, k) for key in set(keys)}
         idx = torch.stack([by_grids[key] for key in keys]).to(tokens.device)
         return Selection(indices=idx)

@@ -132,11 +132,12 @@ class ReconPruner(TokenPruner):
             embedded planner), a path to a file of :meth:`checkpoint_dict` /
             an mmengine checkpoint of ``ReconPrunerTrainer``, or None for an
             untrained pruner (asked for explicitly).
-        peaks_first: at inference, keep the local maxima of the positive
-            scores in the token grid first (one token per foreground blob),
-            then the rest by score (:mod:`._peaks`); False keeps the paper's
-            plain top-``K``. Needs the grid in the context (the adapter gives
-            it); without one the selection is top-``K``.
+        peaks_first: at inference, rank in four tiers (:func:`._peaks.peaks_first`):
+            local maxima of the positive scores in the token grid (one token
+            per foreground blob), the other positive tokens, local maxima of
+            the rest of the score map, the rest; False keeps the paper's plain
+            top-``K``. Needs the grid in the context (the adapter gives it);
+            without one the selection is top-``K``.
         diverse_fill: at inference, the share of the budget ``K`` filled by
             diversity: the top ``K - round(diverse_fill * K)`` tokens by score
             are kept, and the rest are added by DivPrune's greedy max-min
@@ -229,7 +230,10 @@ class ReconPruner(TokenPruner):
 
     def select(self, tokens: torch.Tensor, keep: KeepSpec,
                context: Optional[PruningContext] = None) -> Selection:
-        """Top-``K`` tokens by :meth:`scores` (peaks first with ``peaks_first``); ``soft_mask`` is the STE mask in training."""
+        """Top-``K`` tokens by :meth:`scores` (ranked peaks first, filled by diversity, when asked).
+
+        ``soft_mask`` is the STE mask in training; the selection options apply at inference only.
+        """
         check_tokens(tokens)
         b, n, _ = tokens.shape
         k = resolve_keep(keep, n)
@@ -289,7 +293,8 @@ class ReconPruner(TokenPruner):
     def extra_repr(self) -> str:
         cfg = self.config_dict
         return (f"hidden_size={cfg['hidden_size']}, heads={cfg['num_heads']}, position_mode={self.position_mode}, "
-                f"peaks_first={self.peaks_first}, weights={self.weights_path or 'untrained'}")
+                f"peaks_first={self.peaks_first}, diverse_fill={self.diverse_fill}, "
+                f"weights={self.weights_path or 'untrained'}")
 
 
 @PRUNERS.register_module(name="recon_untrained")
