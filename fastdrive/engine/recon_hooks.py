@@ -62,19 +62,21 @@ class ReconFeatureCacheHook(Hook):
         if getattr(dataset, "cache_dir", None) is None or getattr(dataset, "tokens", None) is not None:
             return
         path = os.path.join(dataset.cache_dir, f"recon-tokens-{model.host.fingerprint()}-{dataset.cache_key()}.pt")
-        if os.path.isfile(path):
-            dataset.set_tokens(torch.load(path, map_location="cpu", weights_only=True))
+        if os.path.isfile(path):  # memory-mapped: pages come from the file as batches need them
+            dataset.set_tokens(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
             return
         from tqdm import tqdm
 
         prep = dataset.prepared()
         device = next(model.pruner.parameters()).device
-        chunks = []
+        tokens = None  # (M, N, D) float16, allocated once the first batch gives N and D
         for start in tqdm(range(0, len(dataset), self.batch_size), desc="caching frozen visual tokens",
                           unit="batch", disable=not self.progress):
             imgs = prep["img"][start:start + self.batch_size].to(device).float() / 255.0
-            chunks.append(model.host.encode(imgs).half().cpu())
-        tokens = torch.cat(chunks)
+            chunk = model.host.encode(imgs).half().cpu()
+            if tokens is None:
+                tokens = torch.empty((len(dataset),) + tuple(chunk.shape[1:]), dtype=torch.float16)
+            tokens[start:start + chunk.shape[0]] = chunk
         tmp = f"{path}.tmp-{os.getpid()}"
         torch.save(tokens, tmp)
         os.replace(tmp, path)

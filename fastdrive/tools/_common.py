@@ -109,3 +109,67 @@ def provenance(config: str, checkpoint: str, ckpt: dict, meta: dict) -> dict:
     run = ckpt.get("meta") or {}
     return dict(config=osp.basename(config), source_checkpoint=osp.basename(checkpoint), epoch=run.get("epoch"),
                 iter=run.get("iter"), **meta)
+
+
+def run_model_config(config_model: dict, ckpt: dict) -> "tuple[dict, list]":
+    """The model config to export with: the one the run was trained with, as mmengine stored it.
+
+    mmengine writes the run's full config (the file with every ``--cfg-options``
+    applied) into ``checkpoint['meta']['cfg']``. Building from the config file
+    instead pairs the weights with levers they were not trained with (a run
+    trained with ``--cfg-options model.keep_accel=throttle`` exported with its
+    base file plans with the acceleration it never saw). Returns ``(model cfg,
+    differences)``: the run's ``model`` dict (``config_model`` when the
+    checkpoint has none) and ``'key: file value -> run value'`` lines where
+    the two disagree.
+    """
+    from mmengine.config import Config
+
+    text = (ckpt.get("meta") or {}).get("cfg") if isinstance(ckpt, dict) else None
+    if not isinstance(text, str):
+        return config_model, []
+    run = Config.fromstring(text, file_format=".py").get("model")
+    if run is None:
+        return config_model, []
+    run = run.to_dict() if hasattr(run, "to_dict") else dict(run)
+    given = config_model.to_dict() if hasattr(config_model, "to_dict") else dict(config_model)
+    return run, _differences(_plain(given), _plain(run))
+
+
+def _plain(value, key: str = ""):
+    """Config values made comparable: tuples as lists; a ``type`` by its class name (a config file
+    holds the class, mmengine's stored text its import path, e.g. ``'fastdrive.models.DrivingVLA'``)."""
+    if isinstance(value, dict):
+        return {k: _plain(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if key == "type":
+        return value.__name__ if isinstance(value, type) else str(value).rsplit(".", 1)[-1]
+    return value
+
+
+def _differences(given: dict, run: dict, prefix: str = "model") -> list:
+    out = []
+    unset = object()
+    for key in sorted(set(given) | set(run)):
+        a, b = given.get(key, unset), run.get(key, unset)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_differences(a, b, f"{prefix}.{key}"))
+        elif a != b:
+            shown = ["unset" if v is unset else repr(v) for v in (a, b)]
+            out.append(f"{prefix}.{key}: {shown[0]} in the config file -> {shown[1]} in the run")
+    return out
+
+
+def read_run(checkpoint: str, config_model: dict) -> "tuple[dict, dict, dict]":
+    """``(checkpoint, state_dict, model cfg)`` for an export tool: the run's own model config
+    (:func:`run_model_config`), with a ``note:`` line printed for each value that differs from the
+    config file. Raises ``ValueError`` with a one-line reason when the checkpoint cannot be read."""
+    try:
+        ckpt, state = read_training_checkpoint(checkpoint)
+    except Exception as exc:
+        raise ValueError(f"cannot read {checkpoint}: {str(exc).splitlines()[0]}") from None
+    model_cfg, differences = run_model_config(config_model, ckpt)
+    for line in differences:  # the run's own values win: they are what the weights were trained with
+        print(f"note: {line}; exporting with the run's value")
+    return ckpt, state, model_cfg

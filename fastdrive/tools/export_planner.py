@@ -20,7 +20,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         prog="python -m fastdrive.tools.export_planner",
         description="Turn an mmengine checkpoint of a DrivingVLA config into a standalone planner file "
         "(float16 weights + constructor arguments, loadable with weights_only=True).")
-    parser.add_argument("config", help="the training config (configs/planner/...)")
+    parser.add_argument("config", help="the training config (configs/planner/...); the model is built from "
+                        "the config the run stored in its checkpoint (with its --cfg-options), and a note "
+                        "lists where this file differs")
     parser.add_argument("checkpoint", help="mmengine checkpoint (.pth) written by mim train")
     parser.add_argument("--out", required=True, help="output file (.pth)")
     parser.add_argument("--float32", action="store_true", help="keep float32 weights (twice the size)")
@@ -31,7 +33,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from fastdrive.tools._common import export_inputs, provenance, read_training_checkpoint
+    from fastdrive.tools._common import export_inputs, provenance, read_run
 
     meta, error = export_inputs(args.config, args.checkpoint, args.meta)
     if error:
@@ -44,12 +46,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     from fastdrive.registry import MODELS
 
     cfg = Config.fromfile(args.config)
-    model = MODELS.build(cfg.model)
+    try:
+        ckpt, state, model_cfg = read_run(args.checkpoint, cfg.model)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = MODELS.build(model_cfg)
     if not isinstance(model, DrivingVLA):
         print(f"error: {args.config} does not build a DrivingVLA (got {type(model).__name__})", file=sys.stderr)
         return 2
     try:
-        ckpt, state = read_training_checkpoint(args.checkpoint)
         model.load_state_dict(state, strict=True)
     except Exception as exc:
         print(f"error: cannot load {args.checkpoint} into the config's model: {str(exc).splitlines()[0]}",

@@ -22,18 +22,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description="Turn an mmengine checkpoint of a ReconPrunerTrainer config into a standalone ReconPruner "
         "weight file (the pruner only, with its sizes and provenance; loadable with weights_only=True). "
         "The reconstruction decoder is a training device and is left out.")
-    parser.add_argument("config", help="the training config (configs/recon_pruner/...)")
+    parser.add_argument("config", help="the training config (configs/recon_pruner/...); the model is built "
+                        "from the config the run stored in its checkpoint, and a note lists where this file differs")
     parser.add_argument("checkpoint", help="mmengine checkpoint (.pth) written by mim train")
     parser.add_argument("--out", required=True, help="output file (.pth)")
     parser.add_argument("--meta", default=None, metavar="JSON", help="extra provenance, as a JSON object")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="the overrides the run was trained with (e.g. model.host.path=/ckpt/Impromptu-VLA-3B)")
+                        help="overrides on top of the run's own model config, which the checkpoint stores "
+                        "with its --cfg-options (e.g. model.host.path=/new/place/Impromptu-VLA-3B when the host "
+                        "checkpoint moved)")
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from fastdrive.tools._common import export_inputs, parse_cfg_options, provenance, read_training_checkpoint
+    from fastdrive.tools._common import export_inputs, parse_cfg_options, provenance, read_run
 
     meta, error = export_inputs(args.config, args.checkpoint, args.meta)
     if error:
@@ -47,7 +50,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     cfg = Config.fromfile(args.config)
     try:
-        if args.cfg_options:
+        ckpt, state, model_cfg = read_run(args.checkpoint, cfg.model)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cfg.model = model_cfg
+    try:
+        if args.cfg_options:  # on top of the run's values (e.g. the host checkpoint moved)
             cfg.merge_from_dict(parse_cfg_options(args.cfg_options))
         model = MODELS.build(cfg.model)
     except Exception as exc:  # a host path that is not there, a malformed override, ...
@@ -58,7 +67,6 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        ckpt, state = read_training_checkpoint(args.checkpoint)
         model.pruner.load_state_dict({k[len("pruner."):]: v for k, v in state.items() if k.startswith("pruner.")},
                                      strict=True)
     except Exception as exc:

@@ -46,7 +46,7 @@ def test_items_cache_and_tokens(tmp_path, monkeypatch):
     # left half class 2 and top-right class 1: everything is foreground but the bottom-right quarter
     assert int(item["fg"][0, 0, 0]) == 255 and int(item["fg"][0, -1, -1]) == 0
     assert int(item["img"][0, 5, 5]) == pytest.approx(40, abs=2)
-    assert len(list(cache.glob("recon-inputs-*.pt"))) == 1
+    assert sorted(f.name.split(".", 1)[1] for f in cache.iterdir()) == ["fg.u8", "img.u8"]
     # a second dataset reads the cache instead of the files
     monkeypatch.setattr(recon_dataset, "prepare_image", lambda *a: (_ for _ in ()).throw(AssertionError("read")))
     again = ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False)
@@ -66,3 +66,47 @@ def test_mask_root_override_reads_another_mask_set(tmp_path):
     Image.fromarray(np.zeros((224, 448), dtype=np.uint8)).save(other / "img0.png")
     ds = ReconFGDataset(ann_file=ann, image_size=(W, H), data_prefix=dict(mask_path=str(tmp_path / "gt")))
     assert int(ds[0]["fg"].max()) == 0
+
+
+def test_interrupted_preparation_resumes_where_it_stopped(tmp_path, monkeypatch):
+    ann = recon_fg_world(tmp_path)
+    cache = tmp_path / "cache"
+    reference = ReconFGDataset(ann_file=ann, image_size=(W, H), progress=False).prepared()
+    calls = []
+    real = recon_dataset.prepare_image
+
+    def fails_on_third(path, size):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path, size)
+
+    monkeypatch.setattr(recon_dataset, "prepare_image", fails_on_third)
+    monkeypatch.setattr(ReconFGDataset, "progress_every", 1)  # record the count after every item
+    with pytest.raises(KeyboardInterrupt):  # killed while preparing the third item
+        ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False).prepared()
+    assert not list(cache.glob("*.img.u8")) and list(cache.glob("*.img.u8.partial"))
+    calls.clear()
+    again = ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False).prepared()
+    assert len(calls) == 1  # only the item that was not done
+    assert torch.equal(again["img"], reference["img"]) and torch.equal(again["fg"], reference["fg"])
+    assert sorted(f.name.split(".", 1)[1] for f in cache.iterdir()) == ["fg.u8", "img.u8"]
+
+
+def test_a_truncated_cache_file_is_a_clear_error(tmp_path):
+    ann = recon_fg_world(tmp_path)
+    cache = tmp_path / "cache"
+    ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False).prepared()
+    img = next(cache.glob("*.img.u8"))
+    img.write_bytes(img.read_bytes()[:100])
+    with pytest.raises(ValueError, match="delete it to rebuild"):
+        ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False).prepared()
+
+
+def test_cached_inputs_are_read_only_maps(tmp_path):
+    ann = recon_fg_world(tmp_path)
+    cache = tmp_path / "cache"
+    first = ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False).prepared()
+    first["img"][2].zero_()  # a private copy-on-write page: the file keeps its bytes
+    again = ReconFGDataset(ann_file=ann, image_size=(W, H), cache_dir=str(cache), progress=False).prepared()
+    assert int(again["img"][2].max()) == 80

@@ -49,3 +49,26 @@ def test_clear_errors(tmp_path: Path) -> None:
     proc = _cli(str(cfg), str(tmp_path / "wrong.pth"), "--out", str(tmp_path / "o.pth"))
     assert proc.returncode == 2 and "cannot load" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o.pth").exists()
+
+
+def test_the_runs_own_config_wins_over_the_file(tmp_path: Path) -> None:
+    """A run trained with ``--cfg-options model.keep_accel=throttle`` exported with its base config file."""
+    from mmengine.config import Config
+
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text(CONFIG)
+    run_cfg = Config.fromfile(str(cfg))
+    run_cfg.merge_from_dict({"model.ego_history": False, "model.keep_accel": "throttle"})
+    model = DrivingVLA(vlm=VLM, image_size=(112, 56), ego_history=False, keep_accel="throttle", seed=3)
+    ckpt = tmp_path / "epoch_1.pth"
+    torch.save({"state_dict": model.state_dict(), "meta": {"epoch": 1, "cfg": run_cfg.pretty_text}}, ckpt)
+    proc = _cli(str(cfg), str(ckpt), "--out", str(tmp_path / "p.pth"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "model.keep_accel: unset in the config file -> 'throttle' in the run" in proc.stdout
+    loaded = load_driving_vla(tmp_path / "p.pth")
+    assert loaded.keep_accel == "throttle" and not loaded.ego_history
+    # the same file exported with the config the run dumped: nothing to note
+    dumped = tmp_path / "dumped.py"
+    run_cfg.dump(str(dumped))
+    proc = _cli(str(dumped), str(ckpt), "--out", str(tmp_path / "q.pth"))
+    assert proc.returncode == 0 and "note:" not in proc.stdout, proc.stdout + proc.stderr[-2000:]

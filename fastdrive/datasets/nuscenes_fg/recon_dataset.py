@@ -14,8 +14,8 @@ Each item is what :class:`~fastdrive.models.ReconPrunerTrainer` reads:
 * ``meta``: ``{'idx', 'img_path', 'sample_data_token'}``.
 
 With ``cache_dir`` the prepared images and masks of the whole split are
-written once to one file there (decoding and resizing full-size frames is
-what costs on a CPU) and read back on the next runs.
+written once to two files there (decoding and resizing full-size frames is
+what costs on a CPU) and memory-mapped on the next runs.
 """
 
 from __future__ import annotations
@@ -57,6 +57,16 @@ def prepare_mask(path: str, size: Tuple[int, int], fg_classes: Optional[Sequence
     return (x[0] * 255.0).round().to(torch.uint8)
 
 
+def _map(path: str, shape: Tuple[int, ...], writable: bool) -> torch.Tensor:
+    """uint8 tensor of ``shape`` backed by the file ``path`` (created when ``writable``; read-only maps
+    are private and copy-on-write, so nothing a caller does to them reaches the file)."""
+    numel = int(np.prod(shape))
+    if not writable and os.path.getsize(path) != numel:
+        raise ValueError(f"{path} holds {os.path.getsize(path)} bytes, expected {numel} for {shape}; "
+                         "delete it to rebuild the cache")
+    return torch.from_file(path, shared=writable, size=numel, dtype=torch.uint8).view(shape)
+
+
 @DATASETS.register_module()
 class ReconFGDataset(NuScenesFGDataset):
     """nuScenes-FG for ReconPruner training.
@@ -71,6 +81,8 @@ class ReconFGDataset(NuScenesFGDataset):
             may point at another mask root with the same file names, e.g. a
             synthetic world's ground truth ``fastdrive_gt/fg``).
     """
+
+    progress_every = 64  # items between two records of the preparation's progress (resume points)
 
     def __init__(self, ann_file: str = "", image_size: Tuple[int, int] = (448, 252),
                  fg_classes: Optional[Sequence[int]] = None, cache_dir: Optional[str] = None,
@@ -99,27 +111,62 @@ class ReconFGDataset(NuScenesFGDataset):
         return h.hexdigest()[:16]
 
     def prepared(self) -> Dict[str, torch.Tensor]:
-        """``{'img' (M, 3, h, w), 'fg' (M, 1, h, w)}`` uint8 of every item, built once (cached on disk)."""
+        """``{'img' (M, 3, h, w), 'fg' (M, 1, h, w)}`` uint8 of every item, built once (cached on disk).
+
+        Memory stays at the size of the result, whatever the number of images:
+        items are written into tensors allocated once (no per-item list, no
+        ``stack`` copy). With ``cache_dir`` those tensors are files mapped into
+        memory (``recon-inputs-<key>.{img,fg}.u8``): a split larger than RAM
+        (real nuScenes: 34k CAM_FRONT frames are 15 GB at 448x252) is paged in
+        and out by the OS, and an interrupted preparation resumes where it
+        stopped (``*.partial`` files and a ``.progress`` count).
+        """
         if self._prepared is not None:
             return self._prepared
-        path = os.path.join(self.cache_dir, f"recon-inputs-{self.cache_key()}.pt") if self.cache_dir else None
-        if path and os.path.isfile(path):
-            self._prepared = torch.load(path, map_location="cpu", weights_only=True)
+        m = len(self)
+        w, h = self.image_size
+        shapes = {"img": (m, 3, h, w), "fg": (m, 1, h, w)}
+        if not self.cache_dir or m == 0:
+            self._prepared = {k: torch.empty(shape, dtype=torch.uint8) for k, shape in shapes.items()}
+            self._fill(self._prepared, 0)
             return self._prepared
+        stem = os.path.join(self.cache_dir, f"recon-inputs-{self.cache_key()}")
+        final = {k: f"{stem}.{k}.u8" for k in shapes}
+        if all(os.path.isfile(p) for p in final.values()):
+            self._prepared = {k: _map(final[k], shapes[k], writable=False) for k in shapes}
+            return self._prepared
+        os.makedirs(self.cache_dir, exist_ok=True)
+        progress_file = f"{stem}.progress"
+        done = 0
+        if os.path.isfile(progress_file) and all(os.path.isfile(p + ".partial") for p in final.values()):
+            with open(progress_file) as f:
+                done = min(int(f.read().strip() or 0), m)
+        out = {k: _map(final[k] + ".partial", shapes[k], writable=True) for k in shapes}
+        self._fill(out, done, progress_file)
+        del out  # unmap (the shared mapping has written everything to the files)
+        for k in shapes:
+            os.replace(final[k] + ".partial", final[k])
+        os.remove(progress_file)
+        self._prepared = {k: _map(final[k], shapes[k], writable=False) for k in shapes}
+        return self._prepared
+
+    def _fill(self, out: Dict[str, torch.Tensor], start: int, progress_file: Optional[str] = None) -> None:
+        """Prepare items ``start..M-1`` into ``out`` in place; every ``progress_every`` items record the count."""
         from tqdm import tqdm
 
-        imgs, fgs = [], []
-        for i in tqdm(range(len(self)), desc="preparing nuScenes-FG", unit="img", disable=not self.progress):
+        m = len(self)
+        bar = tqdm(total=m, initial=start, desc="preparing nuScenes-FG", unit="img", disable=not self.progress)
+        for i in range(start, m):
             info = self.get_data_info(i)
-            imgs.append(prepare_image(info["img_path"], self.image_size))
-            fgs.append(prepare_mask(info["mask_path"], self.image_size, self.fg_classes))
-        self._prepared = {"img": torch.stack(imgs), "fg": torch.stack(fgs)}
-        if path:
-            os.makedirs(self.cache_dir, exist_ok=True)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            torch.save(self._prepared, tmp)
-            os.replace(tmp, path)
-        return self._prepared
+            out["img"][i] = prepare_image(info["img_path"], self.image_size)
+            out["fg"][i] = prepare_mask(info["mask_path"], self.image_size, self.fg_classes)
+            bar.update(1)
+            if progress_file and ((i + 1) % self.progress_every == 0 or i + 1 == m):
+                tmp = f"{progress_file}.tmp"
+                with open(tmp, "w") as f:
+                    f.write(str(i + 1))
+                os.replace(tmp, progress_file)
+        bar.close()
 
     def set_tokens(self, tokens: Optional[torch.Tensor]) -> None:
         """Attach ``(M, N, D)`` cached visual tokens (one row per item, in order), or detach with None."""
