@@ -11,7 +11,7 @@ image, SSIM from pytorch-msssim (Gaussian window 11, sigma 1.5).
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from pytorch_msssim import ssim
@@ -82,15 +82,25 @@ class ReconDecoder(nn.Module):
 
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, lam: float = 0.2,
-                        reduction: str = "mean") -> torch.Tensor:
+                        reduction: str = "mean", region: Optional[torch.Tensor] = None) -> torch.Tensor:
     """FastDriveVLA's per-branch loss ``lam * (1 - SSIM) + (1 - lam) * MSE``.
 
     Args:
         pred / target: ``(B, 3, H, W)`` in [0, 1].
         lam: SSIM weight (0.2 in the paper; 0 gives MSE only).
         reduction: 'mean' (a scalar) or 'none' (``(B,)``).
+        region: ``(B, 1, H, W)`` weights in [0, 1], or None. When given, the
+            prediction is multiplied by it (what it paints outside costs
+            nothing) and the MSE is the mean over the region's own pixels
+            (``sum(region * err) / sum(region)``; 0 for an empty region),
+            so a small region weighs as much per pixel as a large one.
     """
-    mse = (pred - target).pow(2).flatten(1).mean(1)
+    if region is None:
+        mse = (pred - target).pow(2).flatten(1).mean(1)
+    else:
+        pred = pred * region
+        area = region.flatten(1).sum(1) * pred.shape[1]
+        mse = ((pred - target).pow(2) * region).flatten(1).sum(1) / area.clamp_min(1.0)
     loss = (1.0 - lam) * mse
     if lam > 0:
         s = ssim(pred, target, data_range=1.0, size_average=False)  # (B,)

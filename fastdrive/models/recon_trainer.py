@@ -15,7 +15,8 @@ For a batch of camera images with binary foreground masks (nuScenes-FG):
    masked to the foreground from ``V_fg`` and the image masked to the
    background from ``V_bg``;
 6. ``L = alpha * L_fg + (1 - alpha) * L_bg``, each
-   ``lam * (1 - SSIM) + (1 - lam) * MSE``.
+   ``lam * (1 - SSIM) + (1 - lam) * MSE`` (with ``region_loss``, of the
+   reconstruction masked to its own region).
 
 Keeping every token makes ``V_bg`` empty and the background image
 unrecoverable; keeping none does the same to the foreground: the background
@@ -81,6 +82,19 @@ class ReconPrunerTrainer(BaseModel):
             with the scores' scale. On the embedded host, raw thresholds
             collapsed to one branch within a few hundred steps
             (docs/results.md).
+        region_loss: score each branch only on its own region: the
+            foreground reconstruction is multiplied by the foreground mask
+            and the background one by its complement before the loss, and
+            each MSE is a mean over its own region's pixels (FastDriveVLA
+            scores the whole masked image, so a few percent of object
+            pixels weigh next to nothing against the background). The paper's loss
+            rewards a branch for knowing where the *other* region is (the
+            black it must paint): object tokens tell the background branch
+            where its holes are, background tokens tell the foreground
+            branch where to paint black. Which pull wins depends on the host;
+            on two of the embedded planners it was the wrong one and the
+            ranking inverted (docs/results.md). With ``region_loss`` a token
+            is worth only what its own region's content gains from it.
         seed: initialisation seed of the pruner and the decoder.
         data_preprocessor: mmengine data preprocessor config.
     """
@@ -88,8 +102,8 @@ class ReconPrunerTrainer(BaseModel):
     def __init__(self, host: Dict[str, Any], pruner: Optional[Dict[str, Any]] = None, decoder_depth: int = 6,
                  lam: float = 0.2, alpha: float = 0.5, objective: str = "adversarial",
                  init_layer: Optional[int] = None, recon_unit: Optional[int] = None, ste: str = "identity",
-                 standardize: bool = False, init_score_bias: Optional[float] = None, seed: int = 0,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 standardize: bool = False, init_score_bias: Optional[float] = None, region_loss: bool = False,
+                 seed: int = 0, data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -103,6 +117,7 @@ class ReconPrunerTrainer(BaseModel):
         straight_through_mask(torch.zeros(1), ste)  # validates the name
         self.ste = ste
         self.standardize = bool(standardize)
+        self.region_loss = bool(region_loss)
         self.recon_unit = int(recon_unit or self.host.unit)
         if self.host.unit % self.recon_unit:
             raise ValueError(f"recon_unit {self.recon_unit} must divide the host's {self.host.unit} px per token")
@@ -208,9 +223,12 @@ class ReconPrunerTrainer(BaseModel):
             out["loss_bce"] = nn.functional.binary_cross_entropy_with_logits(s, shares)
             return out
         rec = self.reconstruct(v, s)
-        out["loss_fg"] = (self.alpha if "bg" in rec else 1.0) * reconstruction_loss(rec["fg"], images * fgm, self.lam)
+        regions = (fgm, 1.0 - fgm) if self.region_loss else (None, None)
+        out["loss_fg"] = (self.alpha if "bg" in rec else 1.0) * reconstruction_loss(
+            rec["fg"], images * fgm, self.lam, region=regions[0])
         if "bg" in rec:
-            out["loss_bg"] = (1.0 - self.alpha) * reconstruction_loss(rec["bg"], images * (1.0 - fgm), self.lam)
+            out["loss_bg"] = (1.0 - self.alpha) * reconstruction_loss(
+                rec["bg"], images * (1.0 - fgm), self.lam, region=regions[1])
         return out
 
     @staticmethod
@@ -222,7 +240,7 @@ class ReconPrunerTrainer(BaseModel):
         info = dict(host_kind=self.host.kind, host=os.path.basename(self.host.path),
                     host_fingerprint=self.host.fingerprint(),
                     image_size=list(self.host.image_size), objective=self.objective, lam=self.lam, alpha=self.alpha,
-                    ste=self.ste, standardize=self.standardize)
+                    ste=self.ste, standardize=self.standardize, region_loss=self.region_loss)
         info.update(meta or {})
         return self.pruner.checkpoint_dict(info)
 

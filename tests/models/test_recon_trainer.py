@@ -69,6 +69,26 @@ def test_branch_losses_are_alpha_weighted_reconstructions_of_the_masked_images(h
     assert float(losses["pos_share"]) == pytest.approx(float((out["scores"] > 0).float().mean()))
 
 
+def test_region_loss_scores_each_branch_on_its_own_region_only(host_file):
+    model = _model(host_file, alpha=0.5, lam=0.0, region_loss=True).eval()
+    img, fg = _batch()
+    with torch.no_grad():
+        out = model(img, fg, mode="tensor")
+        losses = model(img, fg, mode="loss")
+    m = fg.float() / 255  # the lower half of every image
+    hand_fg = ((out["recon_fg"] - out["target_fg"]).pow(2) * m).sum() / (m.sum() * 3)
+    hand_bg = ((out["recon_bg"] - out["target_bg"]).pow(2) * (1 - m)).sum() / ((1 - m).sum() * 3)
+    assert float(losses["loss_fg"]) == pytest.approx(0.5 * float(hand_fg), rel=1e-5)
+    assert float(losses["loss_bg"]) == pytest.approx(0.5 * float(hand_bg), rel=1e-5)
+    # what a branch paints outside its region costs nothing
+    outside = out["recon_fg"] * m + 0.7 * (1 - m)
+    assert float(reconstruction_loss(outside, out["target_fg"], lam=0.2, region=m)) == pytest.approx(
+        float(reconstruction_loss(out["recon_fg"] * m, out["target_fg"], lam=0.2, region=m)), rel=1e-6)
+    # an empty region costs nothing (no objects in the frame)
+    assert float(reconstruction_loss(out["recon_fg"], torch.zeros_like(img, dtype=torch.float), lam=0.0,
+                                      region=torch.zeros_like(m))) == 0.0
+
+
 @pytest.mark.parametrize("ste", ["identity", "sigmoid"])
 def test_straight_through_mask_passes_gradient_to_the_scorer(host_file, ste):
     model = _model(host_file, ste=ste).train()
