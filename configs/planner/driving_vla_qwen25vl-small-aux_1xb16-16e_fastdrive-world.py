@@ -1,4 +1,8 @@
-"""The shipped embedded driving VLA: a small Qwen2.5-VL that reads its camera (issue 10).
+"""The session-7 embedded driving VLA: a small Qwen2.5-VL that reads its camera (issue 10).
+
+Shipped from session 7 to session 8; superseded by
+``driving_vla_qwen25vl-small-throttle-x2_1xb16-8e_fastdrive-world.py`` (braking hidden, two
+training worlds). Its file is kept in ``docs/bench/issue10/previous_planner/``.
 
 Same network as the first planner (CAM_FRONT at 448x252 = 16x9 = 144 windowed
 visual tokens, 6-layer LLM, plan queries + waypoint head), trained so that
@@ -27,7 +31,7 @@ Reproduce (CPU, 2 cores; wall times in docs/results.md)::
     python -m fastdrive.tools.export_planner \\
         configs/planner/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py \\
         work_dirs/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world/epoch_16.pth \\
-        --out fastdrive/checkpoints/driving_vla_qwen25vl-small-aux_fastdrive-world.pth
+        --out docs/bench/issue10/previous_planner/driving_vla_qwen25vl-small-aux_fastdrive-world.pth
 """
 
 from mmengine.config import read_base

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the model code imports mmengine; the planner module does no
     from ..models.driving_vla import DrivingVLA
 
 DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
-                                  "driving_vla_qwen25vl-small-aux_fastdrive-world.pth")
+                                  "driving_vla_qwen25vl-small-throttle-x2_fastdrive-world.pth")
 
 
 class EmbeddedPlanner(Planner):

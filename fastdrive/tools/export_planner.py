@@ -3,9 +3,9 @@
 Example::
 
     python -m fastdrive.tools.export_planner \\
-        configs/planner/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py \\
-        work_dirs/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world/epoch_16.pth \\
-        --out fastdrive/checkpoints/driving_vla_qwen25vl-small-aux_fastdrive-world.pth
+        configs/planner/driving_vla_qwen25vl-small-throttle-x2_1xb16-8e_fastdrive-world.py \\
+        work_dirs/driving_vla_qwen25vl-small-throttle-x2_1xb16-8e_fastdrive-world/epoch_8.pth \\
+        --out fastdrive/checkpoints/driving_vla_qwen25vl-small-throttle-x2_fastdrive-world.pth
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import pytest
 import torch
 from mim_testing import installed_with, mim_executable
 
-CONFIG = "driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py"  # the shipped recipe
+CONFIG = "driving_vla_qwen25vl-small-throttle-x2_1xb16-8e_fastdrive-world.py"  # shipped (2 worlds)
 
 
 _mim = mim_executable

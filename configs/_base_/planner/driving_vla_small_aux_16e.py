@@ -1,4 +1,4 @@
-"""The shipped planner's recipe (issue 10): no past trajectory (the current speed, acceleration
+"""The session-7 planner's recipe (issue 10): no past trajectory (the current speed, acceleration
 and yaw rate remain), perception head, event weighting, random token drop, 16 epochs.
 
 ``configs/planner/driving_vla_qwen25vl-small-aux_1xb16-16e_fastdrive-world.py`` is this
