@@ -235,14 +235,16 @@ class ReconPrunerTrainer(BaseModel):
     def _stack(x: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
         return x if isinstance(x, torch.Tensor) else torch.stack(list(x))
 
-    def pruner_checkpoint(self, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """The trained pruner as a ``weights=`` file's contents (see :meth:`ReconPruner.checkpoint_dict`)."""
+    def pruner_checkpoint(self, meta: Optional[Dict[str, Any]] = None,
+                          selection: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """The trained pruner as a ``weights=`` file's contents (see :meth:`ReconPruner.checkpoint_dict`;
+        ``selection``: the selection options recommended with the weights)."""
         info = dict(host_kind=self.host.kind, host=os.path.basename(self.host.path),
                     host_fingerprint=self.host.fingerprint(),
                     image_size=list(self.host.image_size), objective=self.objective, lam=self.lam, alpha=self.alpha,
                     ste=self.ste, standardize=self.standardize, region_loss=self.region_loss)
         info.update(meta or {})
-        return self.pruner.checkpoint_dict(info)
+        return self.pruner.checkpoint_dict(info, selection=selection)
 
 
 def _drop_host_keys(module: nn.Module, state: Dict[str, Any], prefix: str, local_metadata: Any) -> None:

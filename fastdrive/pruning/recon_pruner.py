@@ -142,6 +142,11 @@ class ReconPruner(TokenPruner):
             diversity: the top ``K - round(diverse_fill * K)`` tokens by score
             are kept, and the rest are added by DivPrune's greedy max-min
             cosine distance to the tokens already kept (0: the paper's rule).
+
+    ``peaks_first`` and ``diverse_fill`` left at None take the selection the
+    weight file recommends (its ``selection`` entry, written by
+    ``export_recon --selection``, like a model's generation config), else the
+    paper's plain top-``K``. A request that sets them overrides the file.
     """
 
     stage = "pre_llm"
@@ -151,7 +156,7 @@ class ReconPruner(TokenPruner):
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,
                  mrope_section: Optional[List[int]] = None, position_mode: str = "sequential",
                  attn_implementation: str = "sdpa", weights: Optional[str] = "shipped",
-                 peaks_first: bool = False, diverse_fill: float = 0.0) -> None:
+                 peaks_first: Optional[bool] = None, diverse_fill: Optional[float] = None) -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -181,10 +186,7 @@ class ReconPruner(TokenPruner):
         config._attn_implementation = attn_implementation
         self.hidden_size = hidden_size
         self.position_mode = position_mode
-        self.peaks_first = bool(peaks_first)
-        if not 0.0 <= float(diverse_fill) < 1.0:
-            raise ValueError(f"diverse_fill must be in [0, 1), got {diverse_fill}")
-        self.diverse_fill = float(diverse_fill)
+        self.selection_defaults: Dict[str, Any] = {}  # the weight file's recommended selection
         self.query = nn.Parameter(torch.randn(1, 1, hidden_size) * 0.02)
         self.decoder_layer = Qwen2_5_VLDecoderLayer(config, layer_idx=0)
         # Full attention: the eager path is non-causal without a mask; SDPA reads
@@ -197,6 +199,13 @@ class ReconPruner(TokenPruner):
         self.weights_path: Optional[str] = None
         if weights is not None:
             self.load_weights(SHIPPED_WEIGHTS if weights == "shipped" else weights)
+        chosen = {"peaks_first": peaks_first, "diverse_fill": diverse_fill}
+        resolved = {k: v if v is not None else self.selection_defaults.get(k, SELECTION_DEFAULTS[k])
+                    for k, v in chosen.items()}
+        self.peaks_first = bool(resolved["peaks_first"])
+        if not 0.0 <= float(resolved["diverse_fill"]) < 1.0:
+            raise ValueError(f"diverse_fill must be in [0, 1), got {resolved['diverse_fill']}")
+        self.diverse_fill = float(resolved["diverse_fill"])
 
     def _positions(self, b: int, n: int, device: torch.device,
                    context: Optional[PruningContext]) -> torch.Tensor:
@@ -273,6 +282,7 @@ class ReconPruner(TokenPruner):
         except RuntimeError as exc:
             raise ReconCheckpointError(f"ReconPruner weights {path} do not fit: {exc}") from None
         self.weights_path = path
+        self.selection_defaults = check_selection(config.get("selection") or {}, path)
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, os.PathLike], **cfg: Any) -> "ReconPruner":
@@ -285,10 +295,15 @@ class ReconPruner(TokenPruner):
         config["weights"] = os.fspath(path)
         return cls(**config)
 
-    def checkpoint_dict(self, meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """``{'format', 'state_dict', 'config', 'meta'}`` for ``torch.save``; ``weights=<file>`` reads it back."""
-        return {"format": RECON_FORMAT, "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-                "config": dict(self.config_dict), "meta": dict(meta or {})}
+    def checkpoint_dict(self, meta: Optional[Dict[str, Any]] = None,
+                        selection: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """``{'format', 'state_dict', 'config', 'meta'[, 'selection']}`` for ``torch.save``; ``weights=<file>``
+        reads it back. ``selection``: the selection options recommended with these weights (see the class)."""
+        out = {"format": RECON_FORMAT, "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+               "config": dict(self.config_dict), "meta": dict(meta or {})}
+        if selection:
+            out["selection"] = check_selection(selection, "selection")
+        return out
 
     def extra_repr(self) -> str:
         cfg = self.config_dict
@@ -343,4 +358,27 @@ def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, A
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not config and isinstance(blob.get("meta"), dict) and isinstance(blob["meta"].get("pruner_config"), dict):
         config = dict(blob["meta"]["pruner_config"])
+    if isinstance(blob.get("selection"), dict):
+        config["selection"] = dict(blob["selection"])
     return state, config
+
+
+SELECTION_DEFAULTS: Dict[str, Any] = {"peaks_first": False, "diverse_fill": 0.0}  # the paper's top-K
+
+
+def check_selection(selection: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """Validate recommended selection options (keys of :data:`SELECTION_DEFAULTS`); ``ReconCheckpointError``."""
+    unknown = sorted(set(selection) - set(SELECTION_DEFAULTS))
+    if unknown:
+        raise ReconCheckpointError(f"{where}: unknown selection options {unknown} "
+                                   f"(known: {sorted(SELECTION_DEFAULTS)})")
+    out = {}
+    for key, value in selection.items():
+        if key == "peaks_first":
+            out[key] = bool(value)
+        else:
+            value = float(value)
+            if not 0.0 <= value < 1.0:
+                raise ReconCheckpointError(f"{where}: diverse_fill must be in [0, 1), got {value}")
+            out[key] = value
+    return out

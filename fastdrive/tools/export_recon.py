@@ -31,6 +31,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="overrides on top of the run's own model config, which the checkpoint stores "
                         "with its --cfg-options (e.g. model.host.path=/new/place/Impromptu-VLA-3B when the host "
                         "checkpoint moved)")
+    parser.add_argument("--selection", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="selection options recommended with these weights, used when a request does not set "
+                        "them (peaks_first=true, diverse_fill=0.5; default: the paper's plain top-K)")
     return parser.parse_args(argv)
 
 
@@ -74,7 +77,11 @@ def main(argv: Optional[List[str]] = None) -> int:
               file=sys.stderr)
         return 2
     info = provenance(args.config, args.checkpoint, ckpt, meta)
-    blob = model.pruner_checkpoint(info)
+    try:
+        blob = model.pruner_checkpoint(info, selection=parse_cfg_options(args.selection) if args.selection else None)
+    except ValueError as exc:  # an unknown option or a value out of range
+        print(f"error: --selection: {exc}", file=sys.stderr)
+        return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = f"{args.out}.tmp-{os.getpid()}"
     torch.save(blob, tmp)

@@ -98,6 +98,25 @@ def test_checkpoint_round_trip(tmp_path):
         build_pruner("recon", **{**CFG, "intermediate_size": 128}, weights=str(path2))
 
 
+def test_weight_file_recommends_a_selection_a_request_overrides(tmp_path):
+    pruner = _pruner()
+    path = tmp_path / "recon.pth"
+    torch.save(pruner.checkpoint_dict(selection={"diverse_fill": 0.5}), path)
+    loaded = build_pruner("recon", **CFG, weights=str(path))
+    assert loaded.diverse_fill == 0.5 and not loaded.peaks_first  # the file's recommendation
+    assert build_pruner("recon", **CFG, weights=str(path), diverse_fill=0.0).diverse_fill == 0.0  # the request's
+    tokens = torch.randn(2, 16, 32)
+    top_k = build_pruner("recon", **CFG, weights=str(path), diverse_fill=0.0).select(tokens, 8).indices
+    assert not torch.equal(loaded.select(tokens, 8).indices, top_k)  # half of the budget is chosen by diversity
+    # without a recommendation: the paper's top-K
+    torch.save(pruner.checkpoint_dict(), tmp_path / "plain.pth")
+    assert build_pruner("recon", **CFG, weights=str(tmp_path / "plain.pth")).diverse_fill == 0.0
+    with pytest.raises(ReconCheckpointError, match="unknown selection options"):
+        pruner.checkpoint_dict(selection={"diverse_fil": 0.5})
+    with pytest.raises(ReconCheckpointError, match=r"diverse_fill must be in \[0, 1\)"):
+        pruner.checkpoint_dict(selection={"diverse_fill": 1.5})
+
+
 def test_wrong_host_missing_or_foreign_file_is_a_clear_error(tmp_path):
     path = tmp_path / "recon.pth"
     torch.save(_pruner().checkpoint_dict(), path)

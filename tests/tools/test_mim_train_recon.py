@@ -94,13 +94,15 @@ def test_train_resume_load_from_test_and_export(tmp_path: Path, fg_index) -> Non
     exported = tmp_path / "recon.pth"
     proc = subprocess.run([sys.executable, "-m", "fastdrive.tools.export_recon",
                            str(ROOT / "configs" / "recon_pruner" / CONFIG), str(work / "epoch_3.pth"),
-                           "--out", str(exported)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--out", str(exported), "--selection", "diverse_fill=0.25"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     from fastdrive.planner import EmbeddedPlanner
     from fastdrive.pruning import build_pruner
 
     planner = EmbeddedPlanner.from_checkpoint()
     pruner = build_pruner("recon", **planner.pool.model_defaults("recon"), weights=str(exported))
+    assert pruner.diverse_fill == 0.25  # the selection recommended at export
     state = {k[len("pruner."):]: v for k, v in final["state_dict"].items() if k.startswith("pruner.")}
     assert all(torch.equal(pruner.state_dict()[k], v) for k, v in state.items())
     assert not any(k.startswith("host.") for k in final["state_dict"])  # the frozen host is not stored
