@@ -200,12 +200,9 @@ class ReconPruner(TokenPruner):
         if weights is not None:
             self.load_weights(SHIPPED_WEIGHTS if weights == "shipped" else weights)
         chosen = {"peaks_first": peaks_first, "diverse_fill": diverse_fill}
-        resolved = {k: v if v is not None else self.selection_defaults.get(k, SELECTION_DEFAULTS[k])
-                    for k, v in chosen.items()}
-        self.peaks_first = bool(resolved["peaks_first"])
-        if not 0.0 <= float(resolved["diverse_fill"]) < 1.0:
-            raise ValueError(f"diverse_fill must be in [0, 1), got {resolved['diverse_fill']}")
-        self.diverse_fill = float(resolved["diverse_fill"])
+        resolved = check_selection({k: v if v is not None else self.selection_defaults.get(k, SELECTION_DEFAULTS[k])
+                                    for k, v in chosen.items()})
+        self.peaks_first, self.diverse_fill = resolved["peaks_first"], resolved["diverse_fill"]
 
     def _positions(self, b: int, n: int, device: torch.device,
                    context: Optional[PruningContext]) -> torch.Tensor:
@@ -366,19 +363,23 @@ def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, A
 SELECTION_DEFAULTS: Dict[str, Any] = {"peaks_first": False, "diverse_fill": 0.0}  # the paper's top-K
 
 
-def check_selection(selection: Dict[str, Any], where: str) -> Dict[str, Any]:
-    """Validate recommended selection options (keys of :data:`SELECTION_DEFAULTS`); ``ReconCheckpointError``."""
+def check_selection(selection: Dict[str, Any], where: Optional[str] = None) -> Dict[str, Any]:
+    """Selection options (keys of :data:`SELECTION_DEFAULTS`) validated and typed.
+
+    Raises ``ValueError``; with ``where`` (the file or field they come from), a
+    :class:`ReconCheckpointError` naming it.
+    """
+    error, prefix = (ValueError, "") if where is None else (ReconCheckpointError, f"{where}: ")
     unknown = sorted(set(selection) - set(SELECTION_DEFAULTS))
     if unknown:
-        raise ReconCheckpointError(f"{where}: unknown selection options {unknown} "
-                                   f"(known: {sorted(SELECTION_DEFAULTS)})")
-    out = {}
+        raise error(f"{prefix}unknown selection options {unknown} (known: {sorted(SELECTION_DEFAULTS)})")
+    out: Dict[str, Any] = {}
     for key, value in selection.items():
         if key == "peaks_first":
             out[key] = bool(value)
         else:
             value = float(value)
             if not 0.0 <= value < 1.0:
-                raise ReconCheckpointError(f"{where}: diverse_fill must be in [0, 1), got {value}")
+                raise error(f"{prefix}diverse_fill must be in [0, 1), got {value}")
             out[key] = value
     return out
