@@ -44,6 +44,7 @@ from ..errors import ModelError
 from ..registry import PRUNERS
 from ._peaks import peaks_first as rank_peaks_first, sample_grids
 from ._similarity import greedy_maxmin, mask_to_indices
+from ._spatial import spatial_fill
 from ._utils import all_indices, check_tokens
 from .base import KeepSpec, PruningContext, Selection, TokenPruner, resolve_keep, topk_sorted
 
@@ -142,21 +143,29 @@ class ReconPruner(TokenPruner):
             diversity: the top ``K - round(diverse_fill * K)`` tokens by score
             are kept, and the rest are added by DivPrune's greedy max-min
             cosine distance to the tokens already kept (0: the paper's rule).
+        spatial_fill: at inference, the share of the budget filled by
+            spreading over the image: the top ``K - round(spatial_fill * K)``
+            tokens by score are kept, and the rest are added by farthest-point
+            sampling on the token grid (:func:`._spatial.spatial_fill`; ties to
+            the higher score). At most one of ``diverse_fill`` /
+            ``spatial_fill`` may be above 0.
 
-    ``peaks_first`` and ``diverse_fill`` left at None take the selection the
-    weight file recommends (its ``selection`` entry, written by
-    ``export_recon --selection``, like a model's generation config), else the
-    paper's plain top-``K``. A request that sets them overrides the file.
+    Selection options left at None take the selection the weight file
+    recommends (its ``selection`` entry, written by ``export_recon
+    --selection``, like a model's generation config), else the paper's plain
+    top-``K``. A request that sets them overrides the file; one that sets
+    either fill share sets the other to 0 unless it gives both.
     """
 
     stage = "pre_llm"
-    request_options = ("peaks_first", "diverse_fill")
+    request_options = ("peaks_first", "diverse_fill", "spatial_fill")
 
     def __init__(self, hidden_size: int = 2048, num_heads: int = 16, num_kv_heads: int = 2,
                  intermediate_size: int = 11008, rms_norm_eps: float = 1e-6, rope_theta: float = 1e6,
                  mrope_section: Optional[List[int]] = None, position_mode: str = "sequential",
                  attn_implementation: str = "sdpa", weights: Optional[str] = "shipped",
-                 peaks_first: Optional[bool] = None, diverse_fill: Optional[float] = None) -> None:
+                 peaks_first: Optional[bool] = None, diverse_fill: Optional[float] = None,
+                 spatial_fill: Optional[float] = None) -> None:
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -199,10 +208,14 @@ class ReconPruner(TokenPruner):
         self.weights_path: Optional[str] = None
         if weights is not None:
             self.load_weights(SHIPPED_WEIGHTS if weights == "shipped" else weights)
-        chosen = {"peaks_first": peaks_first, "diverse_fill": diverse_fill}
-        resolved = check_selection({k: v if v is not None else self.selection_defaults.get(k, SELECTION_DEFAULTS[k])
+        chosen = {"peaks_first": peaks_first, "diverse_fill": diverse_fill, "spatial_fill": spatial_fill}
+        file_defaults = dict(self.selection_defaults)
+        if diverse_fill is not None or spatial_fill is not None:  # the request chose its fill
+            file_defaults = {k: v for k, v in file_defaults.items() if k not in _FILL_KEYS}
+        resolved = check_selection({k: v if v is not None else file_defaults.get(k, SELECTION_DEFAULTS[k])
                                     for k, v in chosen.items()})
         self.peaks_first, self.diverse_fill = resolved["peaks_first"], resolved["diverse_fill"]
+        self.spatial_fill = resolved["spatial_fill"]
 
     def _positions(self, b: int, n: int, device: torch.device,
                    context: Optional[PruningContext]) -> torch.Tensor:
@@ -252,11 +265,15 @@ class ReconPruner(TokenPruner):
         grids = sample_grids(context, b, n) if self.peaks_first and not training else None
         if grids is not None:
             rank = rank_peaks_first(rank, grids)
-        fill = int(round(self.diverse_fill * k)) if not training else 0
+        share = max(self.diverse_fill, self.spatial_fill)
+        fill = int(round(share * k)) if not training else 0
         if fill > 0:
             top = torch.zeros(b, n, dtype=torch.bool, device=tokens.device)
             top.scatter_(1, rank.topk(k - fill, dim=-1).indices, True)
-            mask, _ = greedy_maxmin(tokens.detach(), k, preselected=top)
+            if self.spatial_fill > 0:
+                mask = spatial_fill(top, k, sample_grids(context, b, n), scores=s.detach())
+            else:
+                mask, _ = greedy_maxmin(tokens.detach(), k, preselected=top)
             return Selection(indices=mask_to_indices(mask), scores=s.detach().float(), soft_mask=soft)
         return Selection(indices=topk_sorted(rank, k), scores=s.detach().float(), soft_mask=soft)
 
@@ -306,6 +323,7 @@ class ReconPruner(TokenPruner):
         cfg = self.config_dict
         return (f"hidden_size={cfg['hidden_size']}, heads={cfg['num_heads']}, position_mode={self.position_mode}, "
                 f"peaks_first={self.peaks_first}, diverse_fill={self.diverse_fill}, "
+                f"spatial_fill={self.spatial_fill}, "
                 f"weights={self.weights_path or 'untrained'}")
 
 
@@ -360,7 +378,8 @@ def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, A
     return state, config
 
 
-SELECTION_DEFAULTS: Dict[str, Any] = {"peaks_first": False, "diverse_fill": 0.0}  # the paper's top-K
+SELECTION_DEFAULTS: Dict[str, Any] = {"peaks_first": False, "diverse_fill": 0.0, "spatial_fill": 0.0}  # top-K
+_FILL_KEYS = ("diverse_fill", "spatial_fill")
 
 
 def check_selection(selection: Dict[str, Any], where: Optional[str] = None) -> Dict[str, Any]:
@@ -380,6 +399,9 @@ def check_selection(selection: Dict[str, Any], where: Optional[str] = None) -> D
         else:
             value = float(value)
             if not 0.0 <= value < 1.0:
-                raise error(f"{prefix}diverse_fill must be in [0, 1), got {value}")
+                raise error(f"{prefix}{key} must be in [0, 1), got {value}")
             out[key] = value
+    if all(out.get(key, 0.0) > 0 for key in _FILL_KEYS):
+        raise error(f"{prefix}diverse_fill and spatial_fill cannot both be above 0 "
+                    f"(got {out['diverse_fill']} and {out['spatial_fill']})")
     return out
