@@ -29,8 +29,6 @@ _WHITE = (235, 235, 235)
 _ORANGE = (245, 115, 20)
 _GREY = (120, 122, 125)
 _BARK = (85, 60, 40)
-_BAG = (30, 75, 60)
-_HAIR = (45, 32, 24)
 
 # A colour is either ("obj", m): m * object colour + (1 - m) * class base colour,
 # or a fixed RGB triple.
@@ -59,16 +57,11 @@ PART_TEMPLATES: Dict[str, List[Part]] = {
         ((-0.5, -0.5, 0.50), (0.5, 0.5, 0.82), _GLASS, GLASS),
         ((-0.5, -0.5, 0.82), (0.5, 0.5, 1.0), ("obj", 0.9), PLAIN),
     ],
-    # A walker shows which way it faces (a camera sees this on a real one): shoes that
-    # point forward, a backpack, and a face in front of dark hair.
     "pedestrian": [
         ((-0.15, 0.05, 0.0), (0.15, 0.40, 0.47), _PANTS, PLAIN),
         ((-0.15, -0.40, 0.0), (0.15, -0.05, 0.47), _PANTS, PLAIN),
-        ((-0.12, -0.40, 0.0), (0.34, 0.40, 0.07), _DARK, PLAIN),
         ((-0.22, -0.5, 0.47), (0.22, 0.5, 0.84), ("obj", 0.9), PLAIN),
-        ((-0.46, -0.32, 0.50), (-0.22, 0.32, 0.80), _BAG, PLAIN),
-        ((0.0, -0.18, 0.86), (0.15, 0.18, 1.0), _SKIN, PLAIN),
-        ((-0.15, -0.18, 0.86), (0.0, 0.18, 1.0), _HAIR, PLAIN),
+        ((-0.15, -0.18, 0.86), (0.15, 0.18, 1.0), _SKIN, PLAIN),
     ],
     "cyclist": [
         ((0.22, -0.08, 0.0), (0.5, 0.08, 0.40), _DARK, PLAIN),
