@@ -69,7 +69,8 @@ def spatial_fill(preselected: torch.Tensor, k: int, grids: Optional[Sequence[Seq
     if int(mask.sum(dim=1).max()) > k:
         raise ValueError(f"more than k={k} tokens preselected in a row")
     device = preselected.device
-    coords = torch.stack([token_coordinates(None if grids is None else grids[i], n) for i in range(b)]).to(device)
+    coords = torch.stack([token_coordinates(None if grids is None else grids[i], n)
+                          for i in range(b)]).to(device)
     dist = torch.cdist(coords, coords)  # (B, N, N)
     big = torch.finfo(dist.dtype).max
     tie = torch.zeros(b, n, device=device)

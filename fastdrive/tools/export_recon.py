@@ -33,7 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "checkpoint moved)")
     parser.add_argument("--selection", nargs="+", default=[], metavar="KEY=VALUE",
                         help="selection options recommended with these weights, used when a request does not set "
-                        "them (peaks_first=true, diverse_fill=0.5; default: the paper's plain top-K)")
+                        "them (peaks_first=true, diverse_fill=0.5 or spatial_fill=0.5; default: the paper's plain "
+                        "top-K)")
     return parser.parse_args(argv)
 
 
