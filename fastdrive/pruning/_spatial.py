@@ -8,9 +8,11 @@ time, the token farthest (Euclidean, in token-grid cells) from every token
 kept so far: the classic farthest-point sampling, seeded with the selection.
 Ties (a regular grid has many) go to the higher score.
 
-Tokens are concatenated image by image in row-major order. Each image's grid
-is placed far from the others, so an image without a kept token gets one
-before any image gets a second fill token nearby.
+Tokens are concatenated image by image in row-major order. Tokens of different
+images are :data:`_IMAGE_GAP` cells apart, so an image without a kept token
+gets one before any image gets a second fill token nearby. Without the grids
+(no context) the tokens are spaced by their index, which on an image spreads
+them by rows rather than over the image.
 """
 
 from __future__ import annotations
@@ -25,26 +27,40 @@ _IMAGE_GAP = 1.0e4
 """Grid cells between consecutive images' coordinate frames (farther than any in-image distance)."""
 
 _TIE_WEIGHT = 1.0e-4
-"""Weight of the normalised score in the pick key: below the smallest gap between distinct grid distances."""
+"""Weight of the normalised score in the pick key: below the smallest gap between distinct
+in-grid distances (for the first pick in an empty image, float32 near 1e4 resolves about 1e-3:
+the tie then goes to the lower index)."""
 
 
 def token_coordinates(grids: Optional[Sequence[Grid]], num_tokens: int) -> torch.Tensor:
-    """``(N, 2)`` float (row, column) of each token; images side by side, :data:`_IMAGE_GAP` apart.
+    """``(N, 3)`` float (image index, row, column) of each token in its image's grid.
 
-    Without ``grids`` (None) the tokens lie on one row at their index.
+    Without ``grids`` (None) the tokens lie on one row of one image, at their index.
     """
     if grids is None:
         idx = torch.arange(num_tokens, dtype=torch.float32)
-        return torch.stack([torch.zeros_like(idx), idx], dim=1)
+        return torch.stack([torch.zeros_like(idx), torch.zeros_like(idx), idx], dim=1)
     parts: List[torch.Tensor] = []
     for j, (h, w) in enumerate(grids):
         rows = torch.arange(h, dtype=torch.float32).repeat_interleave(w)
-        cols = torch.arange(w, dtype=torch.float32).repeat(h) + j * _IMAGE_GAP
-        parts.append(torch.stack([rows, cols], dim=1))
+        cols = torch.arange(w, dtype=torch.float32).repeat(h)
+        parts.append(torch.stack([torch.full_like(rows, float(j)), rows, cols], dim=1))
     coords = torch.cat(parts, dim=0)
     if coords.shape[0] != num_tokens:
         raise ValueError(f"grids {list(grids)} hold {coords.shape[0]} tokens, not {num_tokens}")
     return coords
+
+
+def grid_distances(coords: torch.Tensor) -> torch.Tensor:
+    """``(B, N, N)`` distances in grid cells between tokens of ``coords (B, N, 3)``.
+
+    Within an image: the Euclidean distance, computed from coordinate differences (exact for
+    grid cells; ``torch.cdist``'s matrix-product shortcut is not). Between images:
+    :data:`_IMAGE_GAP` plus the in-grid distance.
+    """
+    image, row, col = coords.unbind(dim=-1)  # (B, N) each
+    planar = torch.hypot(row.unsqueeze(2) - row.unsqueeze(1), col.unsqueeze(2) - col.unsqueeze(1))
+    return planar + _IMAGE_GAP * (image.unsqueeze(2) != image.unsqueeze(1)).to(planar.dtype)
 
 
 def spatial_fill(preselected: torch.Tensor, k: int, grids: Optional[Sequence[Sequence[Grid]]] = None,
@@ -71,7 +87,7 @@ def spatial_fill(preselected: torch.Tensor, k: int, grids: Optional[Sequence[Seq
     device = preselected.device
     coords = torch.stack([token_coordinates(None if grids is None else grids[i], n)
                           for i in range(b)]).to(device)
-    dist = torch.cdist(coords, coords)  # (B, N, N)
+    dist = grid_distances(coords)  # (B, N, N)
     big = torch.finfo(dist.dtype).max
     tie = torch.zeros(b, n, device=device)
     if scores is not None:

@@ -147,8 +147,9 @@ class ReconPruner(TokenPruner):
             spreading over the image: the top ``K - round(spatial_fill * K)``
             tokens by score are kept, and the rest are added by farthest-point
             sampling on the token grid (:func:`._spatial.spatial_fill`; ties to
-            the higher score). At most one of ``diverse_fill`` /
-            ``spatial_fill`` may be above 0.
+            the higher score). Needs the grid in the context (the adapter
+            gives it); without one the tokens are spaced by index. At most
+            one of ``diverse_fill`` / ``spatial_fill`` may be above 0.
 
     Selection options left at None take the selection the weight file
     recommends (its ``selection`` entry, written by ``export_recon
@@ -249,7 +250,7 @@ class ReconPruner(TokenPruner):
 
     def select(self, tokens: torch.Tensor, keep: KeepSpec,
                context: Optional[PruningContext] = None) -> Selection:
-        """Top-``K`` tokens by :meth:`scores` (ranked peaks first, filled by diversity, when asked).
+        """Top-``K`` tokens by :meth:`scores` (ranked peaks first, filled by diversity or spread, when asked).
 
         ``soft_mask`` is the STE mask in training; the selection options apply at inference only.
         """
@@ -266,7 +267,7 @@ class ReconPruner(TokenPruner):
         if grids is not None:
             rank = rank_peaks_first(rank, grids)
         share = max(self.diverse_fill, self.spatial_fill)
-        fill = int(round(share * k)) if not training else 0
+        fill = min(int(round(share * k)), k - 1) if not training else 0  # the top score always stays
         if fill > 0:
             top = torch.zeros(b, n, dtype=torch.bool, device=tokens.device)
             top.scatter_(1, rank.topk(k - fill, dim=-1).indices, True)

@@ -82,3 +82,32 @@ def test_a_request_that_sets_one_fill_drops_the_files_other(tmp_path):
     asked = build_pruner("recon", **KW, weights=str(path), spatial_fill=0.25)
     assert (asked.spatial_fill, asked.diverse_fill) == (0.25, 0.0)
     assert build_pruner("recon", **KW, weights=str(path)).diverse_fill == 0.5
+
+
+def test_two_large_images_match_a_float64_brute_force():
+    """Distances inside the second image stay exact (no matrix-product rounding at large offsets)."""
+    grids = [(8, 8), (8, 8)]
+    pre = torch.zeros(1, 128, dtype=torch.bool)
+    pre[0, [3, 70]] = True  # one token in each image
+    mask = spatial_fill(pre, 20, [grids])
+    coords = [(j, r, c) for j, (h, w) in enumerate(grids) for r in range(h) for c in range(w)]
+    kept = [3, 70]
+    while len(kept) < 20:  # farthest point first, lowest index on ties
+        def nearest(i):
+            return min(((coords[i][1] - coords[q][1]) ** 2 + (coords[i][2] - coords[q][2]) ** 2) ** 0.5
+                       + (1e4 if coords[i][0] != coords[q][0] else 0.0) for q in kept)
+        best = max((i for i in range(128) if i not in kept), key=lambda i: (round(nearest(i), 6), -i))
+        kept.append(best)
+    assert mask[0].nonzero().flatten().tolist() == sorted(kept)
+
+
+def test_a_file_recommending_spatial_fill_keeps_it_under_other_requests(tmp_path):
+    pruner = build_pruner("recon_untrained", **KW)
+    path = tmp_path / "recon.pth"
+    torch.save(pruner.checkpoint_dict(selection={"spatial_fill": 0.5}), path)
+    peaks = build_pruner("recon", **KW, weights=str(path), peaks_first=True)
+    assert (peaks.spatial_fill, peaks.peaks_first) == (0.5, True)
+    diverse = build_pruner("recon", **KW, weights=str(path), diverse_fill=0.25)
+    assert (diverse.spatial_fill, diverse.diverse_fill) == (0.0, 0.25)
+    tokens = torch.randn(1, 16, 32)
+    assert len(peaks.select(tokens, 1, PruningContext(grid_hw=[(4, 4)])).indices[0]) == 1  # k=1: the top score
