@@ -19,7 +19,8 @@ its difference in percentage points with its interval, intersection,
 tokens kept, object-level token metrics (instance coverage, foreground
 precision and recall, road recall), latency and the pruner's own time. A
 second table gives L2 per event subset (pedestrian, lead, red light, start,
-turn, cruise). ``--out-json`` keeps every row, subset and interval.
+turn, cruise, and ``critical_moving``: the critical samples that are not
+starts). ``--out-json`` keeps every row, subset and interval.
 See :mod:`fastdrive.evaluation.pruning_sweep` and :mod:`fastdrive.evaluation.sweep_report`.
 """
 

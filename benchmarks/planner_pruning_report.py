@@ -14,7 +14,7 @@ MAIN_HEADER = ("row", "ratio", "L2_avg (m)", "L2 vs unpruned [95% CI]", "critica
                "fg precision", "fg recall", "road recall", "latency ms (x)", "pruner ms")
 REFERENCE_NAMES = {"constant_velocity": "constant velocity", "camera_swap": "camera swap (other scene's frame)",
                    "blind": "grey frame (out of distribution)"}
-SUBSET_ORDER = ("all", "critical", "pedestrian", "lead", "red_light", "start", "turn", "cruise")
+SUBSET_ORDER = ("all", "critical", "critical_moving", "pedestrian", "lead", "red_light", "start", "turn", "cruise")
 MARKERS = "osD^vP*Xph<>"
 
 

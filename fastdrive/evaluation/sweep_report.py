@@ -34,12 +34,17 @@ KEYS = L2_KEYS + RATE_KEYS
 
 
 def subsets(tags: Sequence[SampleTags]) -> Dict[str, np.ndarray]:
-    """``{name: (S,) bool}``: ``all``, each of :data:`TAGS`, and ``critical``."""
+    """``{name: (S,) bool}``: ``all``, each of :data:`TAGS`, ``critical``, and ``critical_moving``.
+
+    ``critical_moving``: the critical samples that are not ``start`` samples (the ego is already
+    moving and the change of speed it must make is caused by something in view).
+    """
     n = len(tags)
     out = {"all": np.ones(n, bool)}
     for tag in TAGS:
         out[tag] = np.array([t.has(tag) for t in tags], bool)
     out["critical"] = np.array([t.critical for t in tags], bool)
+    out["critical_moving"] = out["critical"] & ~out["start"]
     return out
 
 

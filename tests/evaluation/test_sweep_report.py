@@ -45,6 +45,11 @@ def test_subsets_follow_the_tags():
     masks = subsets(_tags(16))
     assert masks["all"].sum() == 16 and masks["lead"].sum() == 4 and masks["cruise"].sum() == 12
     assert masks["critical"].sum() == 2 and masks["pedestrian"].sum() == 0
+    assert masks["critical_moving"].sum() == 2  # no starts among them
+    starting = subsets([SampleTags(frozenset({"start", "pedestrian"}), True),
+                        SampleTags(frozenset({"pedestrian"}), True), SampleTags(frozenset({"cruise"}), False)])
+    assert starting["critical"].tolist() == [True, True, False]
+    assert starting["critical_moving"].tolist() == [False, True, False]
 
 
 def test_paired_intervals_cover_the_built_in_ratios(result):
