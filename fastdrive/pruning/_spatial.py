@@ -88,14 +88,13 @@ def spatial_fill(preselected: torch.Tensor, k: int, grids: Optional[Sequence[Seq
     coords = torch.stack([token_coordinates(None if grids is None else grids[i], n)
                           for i in range(b)]).to(device)
     dist = grid_distances(coords)  # (B, N, N)
-    big = torch.finfo(dist.dtype).max
     tie = torch.zeros(b, n, device=device)
     if scores is not None:
         s = scores.detach().float().to(device)
         lo, hi = s.amin(dim=1, keepdim=True), s.amax(dim=1, keepdim=True)
         tie = _TIE_WEIGHT * (s - lo) / (hi - lo).clamp_min(1e-12)
     # distance of every token to the kept set; rows with nothing kept start from the first image's centre
-    nearest = torch.where(mask.unsqueeze(1), dist, torch.full_like(dist, big)).amin(dim=2)
+    nearest = dist.masked_fill(~mask.unsqueeze(1), torch.finfo(dist.dtype).max).amin(dim=2)
     for row in torch.nonzero(~mask.any(dim=1)).flatten().tolist():
         h, w = grids[row][0] if grids is not None else (1, n)
         centre = (h // 2) * w + w // 2

@@ -263,8 +263,9 @@ class ReconPruner(TokenPruner):
         s = self.scores(tokens, context)
         soft = straight_through_mask(s) if training else None
         rank = s.detach()
-        grids = sample_grids(context, b, n) if self.peaks_first and not training else None
-        if grids is not None:
+        uses_grid = self.peaks_first or self.spatial_fill > 0
+        grids = sample_grids(context, b, n) if uses_grid and not training else None
+        if grids is not None and self.peaks_first:
             rank = rank_peaks_first(rank, grids)
         share = max(self.diverse_fill, self.spatial_fill)
         fill = min(int(round(share * k)), k - 1) if not training else 0  # the top score always stays
@@ -272,7 +273,7 @@ class ReconPruner(TokenPruner):
             top = torch.zeros(b, n, dtype=torch.bool, device=tokens.device)
             top.scatter_(1, rank.topk(k - fill, dim=-1).indices, True)
             if self.spatial_fill > 0:
-                mask = spatial_fill(top, k, sample_grids(context, b, n), scores=s.detach())
+                mask = spatial_fill(top, k, grids, scores=s.detach())
             else:
                 mask, _ = greedy_maxmin(tokens.detach(), k, preselected=top)
             return Selection(indices=mask_to_indices(mask), scores=s.detach().float(), soft_mask=soft)
