@@ -282,7 +282,7 @@ class ReconPruner(TokenPruner):
     def load_weights(self, path: Union[str, os.PathLike]) -> None:
         """Load trained weights from ``path`` (see ``weights``); :class:`ReconCheckpointError` if they do not fit."""
         path = os.fspath(path)
-        state, config = read_recon_weights(path)
+        state, config, selection = read_recon_weights(path)
         mine = {k: self.config_dict[k] for k in _LAYOUT_KEYS}
         theirs = {k: config[k] for k in _LAYOUT_KEYS if k in config}
         if "hidden_size" not in theirs and "query" in state:
@@ -298,12 +298,12 @@ class ReconPruner(TokenPruner):
         except RuntimeError as exc:
             raise ReconCheckpointError(f"ReconPruner weights {path} do not fit: {exc}") from None
         self.weights_path = path
-        self.selection_defaults = check_selection(config.get("selection") or {}, path)
+        self.selection_defaults = check_selection(selection, path)
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, os.PathLike], **cfg: Any) -> "ReconPruner":
         """Build a pruner sized by the file's recorded config (overridden by ``cfg``) and load it."""
-        _, config = read_recon_weights(os.fspath(path))
+        _, config, _ = read_recon_weights(os.fspath(path))
         from ..vla.pruner_sizing import init_parameters
 
         config = {k: v for k, v in config.items() if k in init_parameters(cls)}
@@ -345,8 +345,10 @@ def _as_list(value: Any) -> List[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, Any]]":
-    """``(state_dict, config)`` of a ReconPruner weight file (safe ``torch.load``).
+def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, Any], Dict[str, Any]]":
+    """``(state_dict, config, selection)`` of a ReconPruner weight file (safe ``torch.load``).
+
+    ``selection``: the selection options the file recommends (``{}`` when it has none; not yet validated).
 
     Reads :meth:`ReconPruner.checkpoint_dict` files, bare state dicts, and
     mmengine checkpoints of ``ReconPrunerTrainer`` (keys under ``pruner.``).
@@ -375,9 +377,8 @@ def read_recon_weights(path: str) -> "tuple[Dict[str, torch.Tensor], Dict[str, A
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not config and isinstance(blob.get("meta"), dict) and isinstance(blob["meta"].get("pruner_config"), dict):
         config = dict(blob["meta"]["pruner_config"])
-    if isinstance(blob.get("selection"), dict):
-        config["selection"] = dict(blob["selection"])
-    return state, config
+    selection = dict(blob["selection"]) if isinstance(blob.get("selection"), dict) else {}
+    return state, config, selection
 
 
 SELECTION_DEFAULTS: Dict[str, Any] = {"peaks_first": False, "diverse_fill": 0.0, "spatial_fill": 0.0}  # top-K
