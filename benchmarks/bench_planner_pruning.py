@@ -156,7 +156,8 @@ def measure(args: argparse.Namespace) -> dict:
         raise CliError(str(exc)) from None
     size = tuple(args.image_size) if args.image_size else tuple(planner.model.image_size)
     t0 = time.perf_counter()
-    ds = PlanningDataset(args.world, args.version, args.split, cameras=planner.cameras, image_size=size)
+    ds = PlanningDataset(args.world, args.version, args.split, cameras=planner.cameras, image_size=size,
+                         prev_frame=planner.reads_prev_frames)
     total = len(ordered_indices(ds, args.limit))
     if total == 0:
         raise CliError(f"no {args.split} sample with all 6 future poses under {args.world}")

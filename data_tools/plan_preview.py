@@ -313,7 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             planner = EmbeddedPlanner.from_checkpoint(args.checkpoint)
             ds = PlanningDataset(args.dataroot, args.version, args.split, cameras=planner.cameras,
-                                 image_size=tuple(planner.model.image_size))
+                                 image_size=tuple(planner.model.image_size), prev_frame=planner.reads_prev_frames)
             order = ordered_indices(ds)
             num_scored = len(order)
             if num_scored == 0:
@@ -323,7 +323,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if len({s for _, s in order}) < 2:  # one scene: swap with the other split's frames
                 other = "train" if args.split == "val" else "val"
                 swap_source = PlanningDataset(args.dataroot, args.version, other, cameras=planner.cameras,
-                                              image_size=tuple(planner.model.image_size))
+                                              image_size=tuple(planner.model.image_size),
+                                              prev_frame=planner.reads_prev_frames)
             table, drawn = plan_split(planner, ds, args.method, ratios, draw, num_scored,
                                       progress=not args.quiet, swap_source=swap_source)
             drawn = [({**dict(rec), "_pos": pos}, trajs) for pos, (rec, trajs) in zip(draw, drawn)]

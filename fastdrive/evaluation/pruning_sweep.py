@@ -90,9 +90,13 @@ def item_ego_state(item: Mapping[str, Any]) -> EgoState:
 
 def plan_item(planner: Planner, item: Mapping[str, Any], cameras: Sequence[str],
               pruning: Optional[PruningSpec] = None, session_id: Optional[str] = None) -> Trajectory:
-    """Plan one ``PlanningDataset`` item (frames, ego state and command index of the item)."""
+    """Plan one ``PlanningDataset`` item (frames, ego state and command index of the item; the
+    previous keyframe's frames too when the item has ``imgs_prev`` and the planner reads them)."""
+    prev = None
+    if getattr(planner, "reads_prev_frames", False) and item.get("imgs_prev") is not None:
+        prev = item_frames(dict(imgs=item["imgs_prev"]), cameras)
     return planner.plan(item_frames(item, cameras), item_ego_state(item), int(item["command"]),
-                        pruning=pruning, session_id=session_id)
+                        pruning=pruning, session_id=session_id, prev_frames=prev)
 
 
 class _Meter:
@@ -314,10 +318,10 @@ def run_pruning_sweep(
         plans: Dict[Tuple[str, float], Trajectory] = {("none", 0.0): ref}
         if swap_meter is not None:
             other = source[partners[pos]]  # type: ignore[index]
-            swapped = dict(item, imgs=other["imgs"])
+            swapped = dict(item, imgs=other["imgs"], imgs_prev=other.get("imgs_prev"))  # the other clip, whole
             swap_meter.add(plan_item(planner, swapped, cameras, session_id="__swap__"), record, ref_s)
         if blind_meter is not None:
-            grey = dict(item, imgs=item["imgs"] * 0.0 + 0.5)
+            grey = dict(item, imgs=item["imgs"] * 0.0 + 0.5, imgs_prev=None)  # a grey still
             blind_meter.add(plan_item(planner, grey, cameras, session_id="__blind__"), record, ref_s)
         ctx: Dict[str, Any] = {}
         for m, r, spec in configs:

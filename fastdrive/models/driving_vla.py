@@ -157,6 +157,11 @@ class DrivingVLA(BaseModel):
         event_weight: training only: a sample's waypoint loss is weighted by
             ``1 + event_weight * min(d, 3)``, ``d`` the mean distance (m) of its
             logged future from the constant-velocity rollout.
+        frame_pair: read CAM_FRONT as a two-frame clip, the keyframe 0.5 s
+            earlier and the current one, in one temporal patch of the vision
+            tower (Qwen2.5-VL's video layout: the same number of visual tokens,
+            so every pruner works unchanged). One frame cannot show which way a
+            walker goes or whether a stopped lead pulls away; two can.
         seed: weight initialisation seed.
         data_preprocessor: mmengine data preprocessor config.
     """
@@ -179,6 +184,7 @@ class DrivingVLA(BaseModel):
         token_drop: float = 0.0,
         token_drop_keep: Tuple[float, float] = (0.2, 1.0),
         token_drop_objects: float = 0.0,
+        frame_pair: bool = False,
         seed: int = 0,
         data_preprocessor: Optional[dict] = None,
     ) -> None:
@@ -194,6 +200,9 @@ class DrivingVLA(BaseModel):
                 self.init_kwargs.update(keep_accel=keep_accel if keep_accel == "throttle" else True)
             if token_drop_objects:
                 self.init_kwargs.update(token_drop_objects=float(token_drop_objects))
+        if frame_pair:
+            self.init_kwargs.update(frame_pair=True)
+        self.frame_pair = bool(frame_pair)
         if not 0.0 <= token_drop_objects <= 1.0:
             raise ValueError(f"token_drop_objects must be in [0, 1], got {token_drop_objects}")
         self.token_drop_objects = float(token_drop_objects)
@@ -246,9 +255,21 @@ class DrivingVLA(BaseModel):
             return imgs
         return nn.functional.interpolate(imgs, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
 
-    def build_inputs(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Qwen2.5-VL forward kwargs for ``imgs (B, 3, H, W)`` at ``image_size``, ``command (B,)``, ``ego_state (B, 3)``."""
+    def build_inputs(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor,
+                     imgs_prev: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Qwen2.5-VL forward kwargs for ``imgs (B, 3, H, W)`` at ``image_size``, ``command (B,)``, ``ego_state (B, 3)``.
+
+        With ``frame_pair`` the vision tower reads ``(imgs_prev, imgs)`` as one
+        temporal patch (a two-frame clip, oldest first: the same 144 tokens);
+        ``imgs_prev`` ``(B, 3, H, W)`` is the frame one keyframe (0.5 s) earlier,
+        None for a still (the current frame twice). Without ``frame_pair`` it is ignored.
+        """
         imgs = self.resize_images(imgs)
+        if self.frame_pair:
+            prev = imgs if imgs_prev is None else self.resize_images(imgs_prev.to(imgs.device))
+            if prev.shape != imgs.shape:
+                raise ValueError(f"imgs_prev {tuple(prev.shape)} does not match imgs {tuple(imgs.shape)}")
+            imgs = torch.stack([prev, imgs], dim=1)  # (B, 2, 3, h, w)
         vcfg = self.vlm.config.vision_config
         pixel_values, grid = images_to_patches(imgs, vcfg.patch_size, vcfg.spatial_merge_size,
                                                vcfg.temporal_patch_size)
@@ -258,7 +279,7 @@ class DrivingVLA(BaseModel):
 
     # ------------------------------------------------------------------ forward
     def plan(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor,
-             past_traj: torch.Tensor) -> torch.Tensor:
+             past_traj: torch.Tensor, imgs_prev: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Waypoints ``(B, num_waypoints, 2)`` (m, ego frame, t = 0.5 ... 3 s).
 
         Args:
@@ -266,18 +287,21 @@ class DrivingVLA(BaseModel):
             command: ``(B,)`` long (left, right, straight).
             ego_state: ``(B, 3)`` ``[speed, accel, yaw rate]``.
             past_traj: ``(B, num_past, 2)`` past positions (oldest first, ego frame).
+            imgs_prev: ``(B, 3, H, W)`` CAM_FRONT one keyframe (0.5 s) earlier, read
+                with ``frame_pair`` (None: a still, the current frame twice).
         """
-        return self._plan(imgs, command, ego_state, past_traj)[0]
+        return self._plan(imgs, command, ego_state, past_traj, imgs_prev=imgs_prev)[0]
 
     def _plan(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,
-              visual_tokens: bool = False) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+              visual_tokens: bool = False, imgs_prev: Optional[torch.Tensor] = None
+              ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Waypoints ``(B, T, 2)`` and, if asked, the merger output ``(B, N, D)`` of the same forward."""
         dev = self.state_scale.device
         imgs, command = imgs.to(dev), command.to(dev)
         ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
         if not self.ego_history:
             ego_state, past_traj = self.hide_history(ego_state)
-        inputs = self.build_inputs(imgs, command, ego_state)
+        inputs = self.build_inputs(imgs, command, ego_state, imgs_prev)
         captured: List[torch.Tensor] = []
         hook = None
         if visual_tokens:  # read the merger output of this forward (removed right after it)
@@ -306,18 +330,23 @@ class DrivingVLA(BaseModel):
         """mmengine entry point over collated :class:`~fastdrive.datasets.PlanningDataset` items.
 
         ``imgs`` is ``(B, num_cams, 3, H, W)`` (or a list of ``(num_cams, 3, H, W)``);
-        the first camera is used. 'loss' -> ``{'loss_plan'}`` (smooth L1 over
-        valid future steps); 'predict' -> one ``{'pred_traj': (6, 2), 'meta'}``
+        the first camera is used, and so is that of ``imgs_prev`` (keyword,
+        ``PlanningDataset(prev_frame=True)``) with ``frame_pair``. 'loss' ->
+        ``{'loss_plan'}`` (smooth L1 over valid future steps); 'predict' -> one ``{'pred_traj': (6, 2), 'meta'}``
         per sample (what :class:`~fastdrive.evaluation.PlanningMetric` reads);
         'tensor' -> ``(B, 6, 2)``.
         """
         imgs = self._stack(imgs)
         if imgs.dim() == 5:
             imgs = imgs[:, 0]
+        imgs_prev = unused.get("imgs_prev")
+        if imgs_prev is not None:  # PlanningDataset(prev_frame=True): (B, num_cams, 3, H, W)
+            imgs_prev = self._stack(imgs_prev)
+            imgs_prev = imgs_prev[:, 0] if imgs_prev.dim() == 5 else imgs_prev
         if mode == "loss":
             return self._loss(imgs, self._stack(command), self._stack(ego_state), self._stack(past_traj),
-                              self._stack(gt_traj), self._stack(gt_valid), unused.get("token_sem"))
-        pred = self.plan(imgs, self._stack(command), self._stack(ego_state), self._stack(past_traj))
+                              self._stack(gt_traj), self._stack(gt_valid), unused.get("token_sem"), imgs_prev)
+        pred = self.plan(imgs, self._stack(command), self._stack(ego_state), self._stack(past_traj), imgs_prev)
         if mode == "tensor":
             return pred
         if mode == "predict":
@@ -337,7 +366,8 @@ class DrivingVLA(BaseModel):
         return hidden, constant_velocity_past(hidden, self.num_past)
 
     def _loss(self, imgs: torch.Tensor, command: torch.Tensor, ego_state: torch.Tensor, past_traj: torch.Tensor,
-              gt_traj: torch.Tensor, gt_valid: torch.Tensor, token_sem: Any = None) -> Dict[str, torch.Tensor]:
+              gt_traj: torch.Tensor, gt_valid: torch.Tensor, token_sem: Any = None,
+              imgs_prev: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Training losses: weighted smooth-L1 waypoint loss and, with a perception head, ``loss_token``.
 
         ``token_sem``: ``(B, N, C)`` class shares per token cell (rows that sum to 0 are ignored).
@@ -366,9 +396,10 @@ class DrivingVLA(BaseModel):
             adapter = install_adapter(self.vlm, action_rows=self.num_waypoints)
             with adapter.pruning(pruner, keep, context=context):
                 pred, tokens = self._plan(imgs, command, ego_state, past_traj,
-                                          visual_tokens=self.token_head is not None)
+                                          visual_tokens=self.token_head is not None, imgs_prev=imgs_prev)
         else:
-            pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None)
+            pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None,
+                                      imgs_prev=imgs_prev)
         gt = gt_traj.to(pred)
         valid = gt_valid.to(dev).float()[..., None]  # (B, T, 1)
         weight = torch.ones(pred.shape[0], device=dev)

@@ -27,17 +27,20 @@ class Planner(abc.ABC):
 
     #: camera names the planner reads, in order
     cameras: Tuple[str, ...] = ("CAM_FRONT",)
+    #: whether it reads the previous keyframe too (``PlanRequest.prev_frames``)
+    reads_prev_frames: bool = False
     #: the planner's pruners and session store (set by implementations)
     pool: PrunerPool
 
     def plan(self, frames: Frames, ego_state: EgoState, command: Union[str, int],
-             pruning: Optional[PruningSpec] = None, session_id: Optional[str] = None) -> Trajectory:
+             pruning: Optional[PruningSpec] = None, session_id: Optional[str] = None,
+             prev_frames: Optional[Frames] = None) -> Trajectory:
         """Plan 6 waypoints at 0.5 s for one sample; see :class:`~.types.PlanRequest` for the arguments.
 
         Raises:
             PlanningInputError: on a bad frame, command, ego state or pruner.
         """
-        return self.plan_batch([PlanRequest(frames, ego_state, command, pruning, session_id)])[0]
+        return self.plan_batch([PlanRequest(frames, ego_state, command, pruning, session_id, prev_frames)])[0]
 
     def plan_batch(self, requests: Sequence[PlanRequest]) -> List[Trajectory]:
         """Plan every request; the result is in request order.
@@ -73,6 +76,9 @@ class Planner(abc.ABC):
         frames = self.select_frames(request.frames)
         for cam, frame in frames.items():
             as_frame(frame, cam)
+        if request.prev_frames is not None:
+            for cam, frame in self.select_frames(request.prev_frames).items():
+                as_frame(frame, f"{cam} (previous keyframe)")
         command_index(request.command)
         request.ego_state.vector()
         request.ego_state.past()

@@ -43,6 +43,7 @@ class EmbeddedPlanner(Planner):
                  ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.reads_prev_frames = bool(getattr(model, "frame_pair", False))  # a two-frame clip
         self.pool = PrunerPool(self.model.vlm, action_rows=self.model.num_waypoints, methods=methods,
                                sessions=sessions, strict_options=strict_options, method_options=method_options)
 
@@ -74,9 +75,14 @@ class EmbeddedPlanner(Planner):
         state = torch.from_numpy(np.stack([r.ego_state.vector() for r in requests])).to(self.device)
         past = torch.from_numpy(np.stack([r.ego_state.past() for r in requests])).to(self.device)
         img = self._images(frames)
+        prev = None
+        if self.reads_prev_frames and any(r.prev_frames is not None for r in requests):
+            prev = self._images([frames[b] if r.prev_frames is None
+                                 else as_frame(self.select_frames(r.prev_frames)[cam], cam)
+                                 for b, r in enumerate(requests)])
         t1 = device_seconds(self.device)
         with self.pool.pruning(spec, [r.session_id for r in requests]) as call:
-            wp = self.model.plan(img, cmd, state, past)
+            wp = self.model.plan(img, cmd, state, past, imgs_prev=prev)
         record = call.last if call is not None else None
         wp = wp.double().cpu().numpy()
         t2 = device_seconds(self.device)

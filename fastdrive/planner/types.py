@@ -139,6 +139,11 @@ class PlanRequest:
         pruning: method and ratio for this sample (None: no pruning).
         session_id: key of the temporal state of stateful pruners
             (VLA-Pruner); one per driving session (None: no memory).
+        prev_frames: the same cameras at the previous keyframe (0.5 s
+            earlier), same form as ``frames``; read by a planner whose model
+            sees a two-frame clip (``DrivingVLA(frame_pair=True)``), which
+            without them plans from a still (the current frame twice).
+            Ignored by single-frame planners.
     """
 
     frames: Any
@@ -146,6 +151,7 @@ class PlanRequest:
     command: Union[str, int]
     pruning: Optional[PruningSpec] = None
     session_id: Optional[str] = None
+    prev_frames: Any = None
 
 
 def command_index(command: Union[str, int]) -> int:

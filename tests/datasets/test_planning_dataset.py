@@ -41,6 +41,31 @@ def test_item_shapes_and_ranges(val_ds):
     assert k[1, 1] == pytest.approx(k0[1][1] * 96 / 180, rel=1e-5)
 
 
+def test_previous_keyframe_is_the_scenes_sample_half_a_second_before(root, val_ds, tmp_path):
+    ds = PlanningDataset(root, VERSION, "val", image_size=(160, 96), cache_file=str(tmp_path / "v.pkl"),
+                         prev_frame=True, full_future_only=True)
+    recs = [val_ds.get_data_info(i) for i in range(len(val_ds))]
+    by_token = {r["sample_token"]: r for r in recs}
+    firsts = 0
+    for i in range(len(ds)):
+        rec = ds.get_data_info(i)
+        same = [r for r in recs if r["scene_token"] == rec["scene_token"] and r["timestamp"] < rec["timestamp"]]
+        if not same:  # the scene's first keyframe: a still (its own frames)
+            assert rec["prev_cams"] is None
+            firsts += 1
+            torch.testing.assert_close(ds[i]["imgs_prev"], ds[i]["imgs"])
+            continue
+        before = max(same, key=lambda r: r["timestamp"])
+        assert rec["timestamp"] - before["timestamp"] == 500_000
+        prev_path = by_token[before["sample_token"]]["cams"]["CAM_FRONT"]["img_path"]
+        assert rec["prev_cams"]["CAM_FRONT"]["img_path"] == prev_path
+    assert firsts >= 1 and len(ds) > firsts
+    i = next(i for i in range(len(ds)) if ds.get_data_info(i)["prev_cams"] is not None)
+    item = ds[i]
+    assert item["imgs_prev"].shape == item["imgs"].shape and not torch.equal(item["imgs_prev"], item["imgs"])
+    assert "imgs_prev" not in val_ds[i] and "prev_cams" not in val_ds.get_data_info(i)
+
+
 def test_splits_are_scenes_and_registry_builds(root, val_ds):
     train = DATASETS.build(dict(type="PlanningDataset", data_root=root, split="train", load_images=False))
     assert {train.get_data_info(i)["scene_name"] for i in range(len(train))} == {"scene-0000"}

@@ -103,8 +103,9 @@ def test_item_frames_are_the_image_as_uint8(val_ds):
 class _TwoScenes:
     """train + val splits in one dataset, samples in reverse order (the sweep must sort them)."""
 
-    def __init__(self, root):
-        self.parts = [PlanningDataset(root, VERSION, s, image_size=(168, 112)) for s in ("train", "val")]
+    def __init__(self, root, prev_frame=False):
+        self.parts = [PlanningDataset(root, VERSION, s, image_size=(168, 112), prev_frame=prev_frame)
+                      for s in ("train", "val")]
         self.cameras = self.parts[0].cameras
         self.index = [(p, i) for p in self.parts for i in range(len(p))][::-1]
 
@@ -126,10 +127,12 @@ class _Recording(EmbeddedPlanner):
     def __init__(self, inner):
         super().__init__(inner.model)
         self.log = []
+        self.clips = []  # (session_id, frames, prev_frames) of each call
 
-    def plan(self, frames, ego_state, command, pruning=None, session_id=None):
+    def plan(self, frames, ego_state, command, pruning=None, session_id=None, prev_frames=None):
         self.log.append(("plan", session_id, None if pruning is None else pruning.method))
-        return super().plan(frames, ego_state, command, pruning, session_id)
+        self.clips.append((session_id, frames, prev_frames))
+        return super().plan(frames, ego_state, command, pruning, session_id, prev_frames)
 
     def reset(self, session_id=None):
         self.log.append(("reset", session_id, None))
@@ -237,3 +240,27 @@ def test_oracles_read_the_semantic_mask(planner, val_ds):
         assert (kept == expect.reshape(-1)).all(), method
     with pytest.raises(ValueError, match="semantic"):
         run_pruning_sweep(planner, val_ds, ["oracle_fg"], (0.5,), limit=1)
+
+
+def test_two_frame_planner_gets_the_previous_keyframe_and_the_swap_swaps_both(root, tmp_path):
+    """With a planner that reads two frames, the sweep plans from each item's clip, and the camera
+    swap replaces the whole clip (the other scene's previous and current frames)."""
+    from fastdrive.evaluation.pruning_sweep import swap_partners
+
+    pair = _Recording(EmbeddedPlanner.from_checkpoint(str(export_tiny_planner(tmp_path / "p.pth", frame_pair=True))))
+    ds = _TwoScenes(root, prev_frame=True)
+    order = ordered_indices(ds)
+    item = ds[order[1][0]]
+    clip = plan_item(pair, item, ds.cameras).waypoints
+    still = plan_item(pair, dict(item, imgs_prev=None), ds.cameras).waypoints
+    assert not np.allclose(clip, still, atol=1e-4)
+    pair.clips.clear()
+    run_pruning_sweep(pair, ds, ["grid"], (0.5,), limit=14, pairing="sample", swap_seed=3, warmup=False)
+    partner = ds[swap_partners(order[:14], 3)[1]]  # 14 samples span two scenes
+    own = [c for c in pair.clips if c[0] and c[0] != "__swap__" and "/" not in c[0]][1]  # sample 1, unpruned
+    swap = [c for c in pair.clips if c[0] == "__swap__"][1]
+    for (_, frames, prev), src in ((own, item), (swap, partner)):
+        np.testing.assert_array_equal(frames["CAM_FRONT"], item_frames(src, ds.cameras)["CAM_FRONT"])
+        want_prev = item_frames(dict(imgs=src["imgs_prev"]), ds.cameras)["CAM_FRONT"]
+        np.testing.assert_array_equal(prev["CAM_FRONT"], want_prev)
+    assert not np.array_equal(swap[2]["CAM_FRONT"], own[2]["CAM_FRONT"])

@@ -19,9 +19,11 @@ IMAGE_SIZE = (168, 112)  # (W, H): a 4 x 6 = 24-token grid
 NUM_VISUAL = 24
 
 
-def export_tiny_planner(path: Path, seed: int = 0) -> Path:
-    """Write a tiny random driving VLA (4 LLM layers, so in-LLM pruners at layer 2-3 fit) to ``path``."""
-    model = DrivingVLA(vlm=tiny_vlm(hidden_size=64, num_layers=4, intermediate_size=128), image_size=IMAGE_SIZE, seed=seed)
+def export_tiny_planner(path: Path, seed: int = 0, frame_pair: bool = False) -> Path:
+    """Write a tiny random driving VLA (4 LLM layers, so in-LLM pruners at layer 2-3 fit) to ``path``
+    (``frame_pair``: one that reads the previous keyframe too)."""
+    model = DrivingVLA(vlm=tiny_vlm(hidden_size=64, num_layers=4, intermediate_size=128), image_size=IMAGE_SIZE,
+                       seed=seed, frame_pair=frame_pair)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         last = model.head[-1]

@@ -206,3 +206,36 @@ def test_token_drop_trains_through_the_pruning_adapter():
     assert not torch.allclose(by_hand, full)
     err = torch.nn.functional.smooth_l1_loss(by_hand, gt, reduction="sum", beta=0.5) / (3 * 6 * 2)
     assert torch.allclose(err, loss, atol=1e-5)
+
+
+def test_frame_pair_reads_the_previous_keyframe_and_exports(tmp_path):
+    """``frame_pair``: the previous frame changes the plan, None is the still (current frame twice),
+    the token count does not change, and the option survives export."""
+    imgs, cmd, state, past = _batch()
+    prev = torch.rand(3, 3, 56, 112, generator=torch.Generator().manual_seed(5))
+    model = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56), frame_pair=True)).eval()
+    single = _random_head(DrivingVLA(vlm=SMALL, image_size=(112, 56))).eval()
+    with torch.no_grad():
+        p_pair = model.plan(imgs[:, 0], cmd, state, past, imgs_prev=prev)
+        p_still = model.plan(imgs[:, 0], cmd, state, past)
+        p_twice = model.plan(imgs[:, 0], cmd, state, past, imgs_prev=imgs[:, 0])
+        assert not torch.allclose(p_pair, p_still, atol=1e-4)
+        torch.testing.assert_close(p_still, p_twice)
+        # a single-frame model ignores the previous frame
+        torch.testing.assert_close(single.plan(imgs[:, 0], cmd, state, past, imgs_prev=prev),
+                                   single.plan(imgs[:, 0], cmd, state, past))
+        assert model.build_inputs(imgs[:, 0], cmd, state, prev)["pixel_values"].shape[0] == \
+            single.build_inputs(imgs[:, 0], cmd, state)["pixel_values"].shape[0]
+    # mmengine's entry point takes the dataset's (B, num_cams, 3, H, W) previous frames
+    out = model.train()(imgs, cmd, state, past, torch.zeros(3, 6, 2), torch.ones(3, 6, dtype=torch.bool),
+                        mode="loss", imgs_prev=prev[:, None])
+    out["loss_plan"].backward()
+    assert model.vlm.model.visual.patch_embed.proj.weight.grad is not None
+    path = tmp_path / "pair.pth"
+    export_driving_vla(model.eval(), path, half=False)
+    again = load_driving_vla(path)
+    assert again.frame_pair is True and single.frame_pair is False
+    with torch.no_grad():
+        torch.testing.assert_close(again.plan(imgs[:, 0], cmd, state, past, imgs_prev=prev), p_pair)
+    with pytest.raises(ValueError, match="does not match"):
+        model.plan(imgs[:, 0], cmd, state, past, imgs_prev=prev[:2])

@@ -102,3 +102,35 @@ def test_vla_pruner_warms_up_on_plan_query_attention(planner):
     assert planner.plan(frame, ego, "left", spec, session_id="b").num_kept == 12
     planner.reset("a")
     assert planner.plan(frame, ego, "left", spec, session_id="a").num_kept == 12
+
+
+def test_two_frame_planner_reads_the_previous_keyframe_per_request():
+    """``prev_frames`` travels with each request: a batch mixing a clip and a still equals one-by-one
+    calls, a missing previous frame is the still, and a single-frame planner ignores it."""
+    from fastdrive.planner import PlanRequest
+
+    model = DrivingVLA(vlm=SMALL, image_size=(112, 84), seed=1, frame_pair=True)
+    with torch.no_grad():
+        model.head[-1].weight.normal_(0, 0.5)
+    pair = EmbeddedPlanner(model)
+    assert pair.reads_prev_frames
+    ego = EgoState(speed=0.0)
+    cur, prev = _frame(3), _frame(4)
+    clip = pair.plan({"CAM_FRONT": cur}, ego, "straight", prev_frames={"CAM_FRONT": prev}).waypoints
+    still = pair.plan(cur, ego, "straight").waypoints
+    assert not np.allclose(clip, still, atol=1e-4)
+    np.testing.assert_allclose(pair.plan(cur, ego, "straight", prev_frames=cur).waypoints, still, atol=1e-5)
+    both = pair.plan_batch([PlanRequest(cur, ego, "straight", prev_frames=prev),
+                            PlanRequest(cur, ego, "straight", pruning=None)])
+    np.testing.assert_allclose(both[0].waypoints, clip, atol=1e-5)
+    np.testing.assert_allclose(both[1].waypoints, still, atol=1e-5)
+    with torch.no_grad():
+        ref = model.plan(pair._images([cur]), torch.tensor([2]), torch.zeros(1, 3), torch.zeros(1, 4, 2),
+                         imgs_prev=pair._images([prev]))
+    np.testing.assert_allclose(clip, ref[0].double().numpy(), atol=1e-5)
+    with pytest.raises(PlanningInputError, match="previous keyframe"):
+        pair.plan(cur, ego, "straight", prev_frames=np.zeros((5, 5), np.uint8))
+    single = EmbeddedPlanner(DrivingVLA(vlm=SMALL, image_size=(112, 84), seed=1))
+    assert not single.reads_prev_frames
+    np.testing.assert_allclose(single.plan(cur, ego, "straight", prev_frames=prev).waypoints,
+                               single.plan(cur, ego, "straight").waypoints)

@@ -69,6 +69,21 @@ def split_scene_names(data_root: str, version: str, split: str) -> List[str]:
 
 
 @DATASETS.register_module()
+def link_previous_keyframes(records: List[dict], max_gap_s: float = 0.75) -> List[dict]:
+    """Copies of ``records`` with ``prev_cams``: the ``cams`` of the previous keyframe of the same
+    scene (by timestamp, at most ``max_gap_s`` earlier), or None for a scene's first keyframe."""
+    by_scene: Dict[str, List[dict]] = {}
+    for rec in records:
+        by_scene.setdefault(str(rec["scene_token"]), []).append(rec)
+    prev_of: Dict[str, Optional[dict]] = {}
+    for recs in by_scene.values():
+        recs = sorted(recs, key=lambda r: int(r["timestamp"]))
+        for before, rec in zip([None] + recs[:-1], recs):
+            ok = before is not None and 0 < int(rec["timestamp"]) - int(before["timestamp"]) <= max_gap_s * 1e6
+            prev_of[str(rec["sample_token"])] = before["cams"] if ok else None  # type: ignore[index]
+    return [dict(rec, prev_cams=prev_of[str(rec["sample_token"])]) for rec in records]
+
+
 class PlanningDataset(BaseDataset):
     """Open-loop planning samples (6 waypoints at 0.5 s in the ego frame).
 
@@ -94,6 +109,10 @@ class PlanningDataset(BaseDataset):
             truth (``fastdrive_gt/semantic``; zeros where a dataroot has
             none, e.g. real nuScenes). Targets of an auxiliary perception head.
         num_semantic: number of semantic classes ``C`` (17 in a FastDrive world).
+        prev_frame: items also carry ``imgs_prev``, the same cameras at the
+            previous keyframe of the scene (0.5 s earlier), for a planner that
+            reads a two-frame clip; the first keyframe of a scene gets its own
+            frames (a still).
         **kwargs: passed to ``mmengine.dataset.BaseDataset`` (``pipeline``,
             ``indices``, ``test_mode``, ``lazy_init``, ...).
 
@@ -127,6 +146,7 @@ class PlanningDataset(BaseDataset):
         cache_images: bool = False,
         token_grid: Optional[Tuple[int, int]] = None,
         num_semantic: int = 17,
+        prev_frame: bool = False,
         **kwargs: Any,
     ) -> None:
         self.version = version
@@ -142,6 +162,7 @@ class PlanningDataset(BaseDataset):
         self.token_grid = (int(token_grid[0]), int(token_grid[1])) if token_grid is not None else None
         self.num_semantic = int(num_semantic)
         self._sem_cache: Dict[str, torch.Tensor] = {}
+        self.prev_frame = bool(prev_frame)
         super().__init__(data_root=data_root, **kwargs)
 
     # ------------------------------------------------------------------ records
@@ -171,10 +192,12 @@ class PlanningDataset(BaseDataset):
         return records
 
     def filter_data(self) -> List[dict]:
-        """Drop samples without a complete future when ``full_future_only``."""
+        """Link each record to its previous keyframe (``prev_frame``); drop samples without a
+        complete future when ``full_future_only``."""
+        records = link_previous_keyframes(self.data_list) if self.prev_frame else self.data_list
         if not self.full_future_only:
-            return self.data_list
-        return [r for r in self.data_list if bool(np.all(r["gt_valid"]))]
+            return records
+        return [r for r in records if bool(np.all(r["gt_valid"]))]
 
     # ------------------------------------------------------------------- items
     def _load_image(self, cam_info: dict) -> Tuple[torch.Tensor, np.ndarray]:
@@ -235,6 +258,9 @@ class PlanningDataset(BaseDataset):
             "gt_valid": torch.from_numpy(np.asarray(rec["gt_valid"], bool)),
             "meta": PlanningMeta(rec),
         }
+        if self.prev_frame:
+            prev = rec.get("prev_cams") or rec["cams"]
+            item["imgs_prev"] = torch.stack([self._load_image(prev[c])[0] for c in self.cameras])
         if self.token_grid is not None:
             item["token_sem"] = self._token_semantics(rec["cams"][self.cameras[0]])
         return self.pipeline(item)
