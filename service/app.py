@@ -137,7 +137,8 @@ def create_app(settings: Optional[ServiceSettings] = None, planner: Optional[Pla
         planner = state.planner
         size = getattr(getattr(planner, "model", None), "image_size", None)
         return JSONResponse({"status": "ready", "model": state.model, "cameras": list(planner.cameras),
-                             "image_size": list(size) if size is not None else None})
+                             "image_size": list(size) if size is not None else None,
+                             "reads_prev_frames": bool(planner.reads_prev_frames)})
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

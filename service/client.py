@@ -28,12 +28,16 @@ class PlanError(RuntimeError):
 def plan_body(frames: Mapping[str, np.ndarray], speed: float, command: str, accel: float = 0.0,
               yaw_rate: float = 0.0, past_xy: Optional[Sequence[Sequence[float]]] = None,
               pruning: Optional[Mapping[str, Any]] = None, session_id: Optional[str] = None,
-              return_kept: bool = False, image_format: str = "PNG") -> Dict[str, Any]:
-    """The JSON body of ``POST /plan`` from ``{camera: (H, W, 3) uint8}`` frames and the ego state."""
+              return_kept: bool = False, image_format: str = "PNG",
+              prev_frames: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, Any]:
+    """The JSON body of ``POST /plan`` from ``{camera: (H, W, 3) uint8}`` frames and the ego state
+    (``prev_frames``: the same cameras 0.5 s earlier, for a model that reads two frames)."""
     body: Dict[str, Any] = {
         "images": {cam: encode_image(f, image_format) for cam, f in frames.items()},
         "ego_state": {"speed": float(speed), "accel": float(accel), "yaw_rate": float(yaw_rate)},
         "command": command, "return_kept": bool(return_kept)}
+    if prev_frames is not None:
+        body["prev_images"] = {cam: encode_image(f, image_format) for cam, f in prev_frames.items()}
     if past_xy is not None:
         body["ego_state"]["past_xy"] = [[float(x), float(y)] for x, y in past_xy]
     if pruning is not None:

@@ -24,7 +24,7 @@ class PayloadTooLarge(InputError, ValueError):
     http_status = 413
 
 
-def decode_image(camera: str, data: str, max_pixels: int) -> np.ndarray:
+def decode_image(camera: str, data: str, max_pixels: int, field: str = "images") -> np.ndarray:
     """One base64 JPEG or PNG (a ``data:image/...;base64,`` prefix is accepted) -> ``(H, W, 3)`` uint8 RGB.
 
     Raises:
@@ -36,16 +36,16 @@ def decode_image(camera: str, data: str, max_pixels: int) -> np.ndarray:
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError(f"images.{camera}: not valid base64") from None
+        raise ImageError(f"{field}.{camera}: not valid base64") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
             w, h = img.size
             if w * h > max_pixels:
-                raise PayloadTooLarge(f"images.{camera}: {w}x{h} pixels is over the limit of {max_pixels} pixels")
+                raise PayloadTooLarge(f"{field}.{camera}: {w}x{h} pixels is over the limit of {max_pixels} pixels")
             if img.format not in ("JPEG", "PNG"):
-                raise ImageError(f"images.{camera}: expected a JPEG or PNG image, got {img.format}")
+                raise ImageError(f"{field}.{camera}: expected a JPEG or PNG image, got {img.format}")
             arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
     except PayloadTooLarge:
         raise
@@ -53,23 +53,25 @@ def decode_image(camera: str, data: str, max_pixels: int) -> np.ndarray:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"images.{camera}: cannot decode the image ({type(exc).__name__})") from None
+        raise ImageError(f"{field}.{camera}: cannot decode the image ({type(exc).__name__})") from None
     if min(arr.shape[:2]) < 28:
-        raise ImageError(f"images.{camera}: {arr.shape[1]}x{arr.shape[0]} is smaller than 28x28")
+        raise ImageError(f"{field}.{camera}: {arr.shape[1]}x{arr.shape[0]} is smaller than 28x28")
     return arr
 
 
-def decode_images(images: Mapping[str, str], needed: tuple, max_pixels: int) -> Dict[str, np.ndarray]:
-    """Decode the cameras the model reads (others are accepted and ignored).
+def decode_images(images: Mapping[str, str], needed: tuple, max_pixels: int,
+                  field: str = "images") -> Dict[str, np.ndarray]:
+    """Decode the cameras the model reads (others are accepted and ignored); ``field`` names the
+    body field in error messages (``images`` or ``prev_images``).
 
     Raises:
         ImageError: a needed camera is missing, or an image is bad.
     """
     missing = [c for c in needed if c not in images]
     if missing:
-        raise ImageError(f"images: missing required camera(s) {', '.join(missing)}; this model reads "
+        raise ImageError(f"{field}: missing required camera(s) {', '.join(missing)}; this model reads "
                          f"{', '.join(needed)}")
-    return {c: decode_image(c, images[c], max_pixels) for c in needed}
+    return {c: decode_image(c, images[c], max_pixels, field) for c in needed}
 
 
 def encode_image(frame: np.ndarray, fmt: str = "PNG", quality: int = 90) -> str:

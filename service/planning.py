@@ -54,10 +54,13 @@ def plan_request(body: PlanBody, planner: Planner, settings: ServiceSettings,
                  session_id: Optional[str]) -> PlanRequest:
     """Decode and validate one body (raises the 4xx errors); cheap enough for a worker thread per request."""
     frames = decode_images(body.images, tuple(planner.cameras), settings.max_image_pixels)
+    prev = None
+    if body.prev_images is not None and planner.reads_prev_frames:  # others ignore them, undecoded
+        prev = decode_images(body.prev_images, tuple(planner.cameras), settings.max_image_pixels, "prev_images")
     ego = body.ego_state
     past = None if ego.past_xy is None else np.asarray(ego.past_xy, np.float32)
     request = PlanRequest(frames, EgoState(ego.speed, ego.accel, ego.yaw_rate, past), body.command,
-                          pruning_spec(body.pruning, settings), session_id)
+                          pruning_spec(body.pruning, settings), session_id, prev_frames=prev)
     planner.validate(request)
     return request
 

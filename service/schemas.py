@@ -96,6 +96,10 @@ class PlanBody(BaseModel):
 
     images: Dict[str, str] = Field(..., description=f"base64 JPEG/PNG per camera; any of {', '.join(CAMERA_NAMES)}, "
                                                     "including the ones the model reads")
+    prev_images: Optional[Dict[str, str]] = Field(
+        None, description="the same cameras at the previous keyframe (0.5 s before `images`), base64 JPEG/PNG. "
+                          "A model that reads a two-frame clip (GET /readyz: reads_prev_frames) plans from a "
+                          "still without them; other models ignore them")
     ego_state: EgoStateBody
     command: str = Field(..., description=f"navigation command: {', '.join(COMMANDS)}", examples=["straight"])
     pruning: Optional[PruningBody] = Field(None, description="default: the service's default method and ratio")
@@ -110,9 +114,11 @@ class PlanBody(BaseModel):
             raise ValueError(f"command must be one of {', '.join(COMMANDS)}")
         return v.lower()
 
-    @field_validator("images")
+    @field_validator("images", "prev_images")
     @classmethod
-    def _cameras(cls, v: Dict[str, str]) -> Dict[str, str]:
+    def _cameras(cls, v: Optional[Dict[str, str]]) -> Optional[Dict[str, str]]:
+        if v is None:
+            return v
         unknown = [c for c in v if c not in CAMERA_NAMES]
         if unknown:
             raise ValueError(f"unknown camera(s) {unknown}; cameras are {', '.join(CAMERA_NAMES)}")

@@ -92,6 +92,14 @@ def driving_vla_config(
     )
 
 
+GO_METRES = 1.0  # a standstill sample is "go" when the logged ego moves more than this in 3 s
+
+
+def standstill_mask(ego_state: torch.Tensor, max_speed: float = 0.3, max_accel: float = 0.05) -> torch.Tensor:
+    """``(B, 3)`` ``[speed, accel, yaw rate]`` -> ``(B,)`` bool: stopped, with no throttle."""
+    return (ego_state[:, 0] < max_speed) & (ego_state[:, 1] <= max_accel)
+
+
 def constant_velocity_rollout(ego_state: torch.Tensor, num_steps: int = 6, dt: float = STEP_S) -> torch.Tensor:
     """``(B, 3)`` ``[speed, accel, yaw rate]`` -> ``(B, num_steps, 2)`` waypoints of constant speed and yaw rate."""
     v = ego_state[:, 0].clamp(min=0.0)[:, None]
@@ -162,6 +170,11 @@ class DrivingVLA(BaseModel):
             tower (Qwen2.5-VL's video layout: the same number of visual tokens,
             so every pruner works unchanged). One frame cannot show which way a
             walker goes or whether a stopped lead pulls away; two can.
+        go_weight: training only: weight of a perception loss at a standstill. A head on the
+            visual tokens alone (attention pooling, then an MLP; no ego state) predicts whether
+            the logged ego moves more than ``GO_METRES`` in the next 3 s, on the samples where
+            it stands still with no throttle (binary cross-entropy). The planning loss alone
+            did not teach the vision tower to tell "go" from "wait" (docs/results.md, issue #10).
         seed: weight initialisation seed.
         data_preprocessor: mmengine data preprocessor config.
     """
@@ -185,6 +198,7 @@ class DrivingVLA(BaseModel):
         token_drop_keep: Tuple[float, float] = (0.2, 1.0),
         token_drop_objects: float = 0.0,
         frame_pair: bool = False,
+        go_weight: float = 0.0,
         seed: int = 0,
         data_preprocessor: Optional[dict] = None,
     ) -> None:
@@ -202,6 +216,9 @@ class DrivingVLA(BaseModel):
                 self.init_kwargs.update(token_drop_objects=float(token_drop_objects))
         if frame_pair:
             self.init_kwargs.update(frame_pair=True)
+        if go_weight:
+            self.init_kwargs.update(go_weight=float(go_weight))
+        self.go_weight = float(go_weight)
         self.frame_pair = bool(frame_pair)
         if not 0.0 <= token_drop_objects <= 1.0:
             raise ValueError(f"token_drop_objects must be in [0, 1], got {token_drop_objects}")
@@ -241,6 +258,9 @@ class DrivingVLA(BaseModel):
             self.state_embed = _MLP([3 + 2 * self.num_past, d, d])
             self.head = _MLP([2 * d, d, 2])
             self.token_head = nn.Linear(d, int(num_semantic)) if self.aux_weight > 0 else None
+            # "moves off within 3 s?" from the visual tokens alone, at a standstill (training signal)
+            self.go_head = nn.ModuleDict(dict(query=nn.Linear(d, 1), mlp=_MLP([d, d, 1]))) \
+                if self.go_weight > 0 else None
         finally:
             torch.random.set_rng_state(rng)
         nn.init.zeros_(self.head[-1].weight)  # start at the constant-velocity rollout
@@ -380,6 +400,7 @@ class DrivingVLA(BaseModel):
             hidden_state, hidden_past = self.hide_history(ego_state)
             ego_state = torch.where(drop[:, None], hidden_state, ego_state)
             past_traj = torch.where(drop[:, None, None], hidden_past, past_traj)
+        want_tokens = self.token_head is not None or self.go_head is not None
         if self.training and self.token_drop > 0 and float(torch.rand(())) < self.token_drop:
             from ..pruning.oracle import CONTEXT_KEY, OracleObjects
             from ..pruning.random_pruner import RandomPruner
@@ -396,9 +417,9 @@ class DrivingVLA(BaseModel):
             adapter = install_adapter(self.vlm, action_rows=self.num_waypoints)
             with adapter.pruning(pruner, keep, context=context):
                 pred, tokens = self._plan(imgs, command, ego_state, past_traj,
-                                          visual_tokens=self.token_head is not None, imgs_prev=imgs_prev)
+                                          visual_tokens=want_tokens, imgs_prev=imgs_prev)
         else:
-            pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=self.token_head is not None,
+            pred, tokens = self._plan(imgs, command, ego_state, past_traj, visual_tokens=want_tokens,
                                       imgs_prev=imgs_prev)
         gt = gt_traj.to(pred)
         valid = gt_valid.to(dev).float()[..., None]  # (B, T, 1)
@@ -417,4 +438,16 @@ class DrivingVLA(BaseModel):
             rows = target.sum(-1) > 0
             ce = -(target * logp).sum(-1)
             losses["loss_token"] = self.aux_weight * (ce * rows).sum() / rows.sum().clamp(min=1)
+        if self.go_head is not None and tokens is not None:
+            still = (standstill_mask(ego_state) & (valid[:, -1, 0] > 0)).float()
+            go = (gt[:, -1, 0] > GO_METRES).float()
+            bce = nn.functional.binary_cross_entropy_with_logits(self.go_logit(tokens), go, reduction="none")
+            losses["loss_go"] = self.go_weight * (bce * still).sum() / still.sum().clamp(min=1)
         return losses
+
+    def go_logit(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, N, D)`` visual tokens -> ``(B,)`` logit of "moves off within 3 s" (``go_weight`` head)."""
+        if self.go_head is None:
+            raise ValueError("this model has no go head (go_weight=0)")
+        attn = torch.softmax(self.go_head["query"](tokens)[..., 0], dim=1)  # (B, N)
+        return self.go_head["mlp"]((attn[..., None] * tokens).sum(1))[:, 0]

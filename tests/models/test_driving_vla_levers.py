@@ -239,3 +239,31 @@ def test_frame_pair_reads_the_previous_keyframe_and_exports(tmp_path):
         torch.testing.assert_close(again.plan(imgs[:, 0], cmd, state, past, imgs_prev=prev), p_pair)
     with pytest.raises(ValueError, match="does not match"):
         model.plan(imgs[:, 0], cmd, state, past, imgs_prev=prev[:2])
+
+
+def test_go_head_learns_at_a_standstill_only():
+    """``go_weight``: a BCE on the visual tokens for "moves > 1 m in 3 s", counted on standstill
+    samples only (stopped, no throttle); moving samples add nothing."""
+    from fastdrive.models.driving_vla import standstill_mask
+
+    imgs, cmd, _, past = _batch()
+    state = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [6.0, 0.5, 0.0]])  # two standstill, one moving
+    assert standstill_mask(state).tolist() == [True, True, False]
+    assert standstill_mask(torch.tensor([[0.0, 1.2, 0.0]])).tolist() == [False]  # pulling away: throttle shows
+    gt = torch.zeros(3, 6, 2)
+    gt[0, :, 0] = torch.linspace(0.2, 4.0, 6)  # sample 0 goes, sample 1 waits
+    valid = torch.ones(3, 6, dtype=torch.bool)
+    model = DrivingVLA(vlm=SMALL, image_size=(112, 56), go_weight=1.0).train()
+    out = model(imgs, cmd, state, past, gt, valid, mode="loss")
+    assert set(out) == {"loss_plan", "loss_go"} and out["loss_go"] > 0
+    moving = model(imgs, cmd, state[2:].repeat(3, 1), past, gt, valid, mode="loss")
+    assert float(moving["loss_go"]) == 0.0
+    opt = torch.optim.Adam(model.go_head.parameters(), lr=0.05)
+    for _ in range(40):
+        opt.zero_grad()
+        loss = model(imgs, cmd, state, past, gt, valid, mode="loss")["loss_go"]
+        loss.backward()
+        opt.step()
+    assert loss < 0.3 * out["loss_go"]
+    with pytest.raises(ValueError, match="no go head"):
+        DrivingVLA(vlm=SMALL, image_size=(112, 56)).go_logit(torch.zeros(1, 8, 32))

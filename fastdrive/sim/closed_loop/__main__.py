@@ -119,7 +119,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"model {info.get('model')}", flush=True)
             t0 = time.perf_counter()
             results = run_rows(rows, specs, client, camera, progress=lambda line: print(line, flush=True),
-                               record=lambda row, spec: bool(args.video) and row.label == video_row and spec is first)
+                               record=lambda row, spec: bool(args.video) and row.label == video_row and spec is first,
+                               send_prev_frames=bool(info.get("reads_prev_frames")))
     finally:
         if server is not None:
             server.stop()

@@ -33,6 +33,8 @@ class PlanInput:
         past_xy: ``(4, 2)`` ego-frame positions at -2.0 ... -0.5 s.
         command: the route's command.
         session_id: one per episode and row (temporal pruners).
+        prev_frames: the frames of the previous planning step (0.5 s earlier; None at the
+            first step), for a planner that reads two frames.
         t: scene time (s); pose: the simulated ``(x, y, yaw)`` (global, rear axle). What a
             planner must not see; the log-plan reference uses them.
     """
@@ -46,6 +48,7 @@ class PlanInput:
     session_id: str
     t: float = 0.0
     pose: Tuple[float, float, float] = (0.0, 0.0, 0.0)
+    prev_frames: Optional[Dict[str, np.ndarray]] = None
 
 
 @dataclass
@@ -77,13 +80,16 @@ class ServiceDriver:
         pruning: ``{"method": ..., "ratio": ...}`` or None (the service's default).
         return_kept: ask for the kept token cells (for the video).
         timeout_s: a plan slower than this ends the episode.
+        send_prev_frames: also post the previous step's frames (``prev_images``), for a service
+            whose model reads two frames (``GET /readyz``: ``reads_prev_frames``).
     """
 
     needs_frames = True
 
     def __init__(self, client: Any, pruning: Optional[Dict[str, Any]] = None, return_kept: bool = False,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, send_prev_frames: bool = False) -> None:
         self.client = client
+        self.send_prev_frames = bool(send_prev_frames)
         self.pruning = pruning
         self.return_kept = return_kept
         self.timeout_s = timeout_s
@@ -96,6 +102,8 @@ class ServiceDriver:
             "ego_state": {"speed": float(inp.speed), "accel": float(inp.accel), "yaw_rate": float(inp.yaw_rate),
                           "past_xy": np.asarray(inp.past_xy, float).round(3).tolist()},
             "command": inp.command, "session_id": inp.session_id, "return_kept": self.return_kept}
+        if self.send_prev_frames and inp.prev_frames:
+            body["prev_images"] = {cam: jpeg_base64(f) for cam, f in inp.prev_frames.items()}
         if self.pruning is not None:
             body["pruning"] = dict(self.pruning)
         t0 = time.perf_counter()

@@ -150,6 +150,7 @@ def run_episode(spec: EpisodeSpec, plan: Callable[[PlanInput], PlanOutput], row:
     result = EpisodeResult(row, scene.name, t0, None)
     t_plan = t0
     session = f"{row}/{scene.name}/{t0:g}"
+    prev_frames: Optional[Dict[str, np.ndarray]] = None  # the last planning step's, 0.5 s before
     for k in range(n_steps + 1):
         t = t0 + k * DT
         if log_replay:
@@ -178,7 +179,8 @@ def run_episode(spec: EpisodeSpec, plan: Callable[[PlanInput], PlanOutput], row:
             yaw_rate = state.yaw_rate(limits)
             inp = PlanInput(frames, state.speed, state.accel, float(yaw_rate),
                             _past_xy(history, scene, t, state.x, state.y, state.yaw), scene.frame(t).command,
-                            session, t=t, pose=(state.x, state.y, state.yaw))
+                            session, t=t, pose=(state.x, state.y, state.yaw), prev_frames=prev_frames)
+            prev_frames = frames or None
             try:
                 out = plan(inp)
             except EpisodeFailure as exc:

@@ -64,9 +64,10 @@ def episodes(scenes: Sequence[ReplayScene], seconds: float, starts: int,
 
 
 def run_rows(rows: Sequence[Row], specs: Sequence[EpisodeSpec], client: Any, camera: Camera,
-             progress: Optional[Callable[[str], None]] = None, record: Optional[Callable[[Row, EpisodeSpec], bool]] = None
-             ) -> Dict[str, List[EpisodeResult]]:
-    """Every row on every episode; failures are recorded and the run goes on."""
+             progress: Optional[Callable[[str], None]] = None, record: Optional[Callable[[Row, EpisodeSpec], bool]] = None,
+             send_prev_frames: bool = False) -> Dict[str, List[EpisodeResult]]:
+    """Every row on every episode; failures are recorded and the run goes on. ``send_prev_frames``:
+    the service's model reads two frames, so each plan request carries the previous step's too."""
     results: Dict[str, List[EpisodeResult]] = {}
     for row in rows:
         res = []
@@ -81,7 +82,7 @@ def run_rows(rows: Sequence[Row], specs: Sequence[EpisodeSpec], client: Any, cam
             else:
                 if row.swap and spec.swap_scene is None:
                     continue
-                driver = ServiceDriver(client, row.pruning, return_kept=keep)
+                driver = ServiceDriver(client, row.pruning, return_kept=keep, send_prev_frames=send_prev_frames)
                 use = spec if row.swap else EpisodeSpec(spec.scene, spec.start_s, spec.seconds)
                 r = run_episode(use, driver.plan, row.label, camera, record=keep)
             res.append(r)

@@ -109,3 +109,25 @@ def test_a_slow_server_times_out_and_the_run_goes_on(world):
     results = run_rows([reference_rows()[3]], specs, client, Camera(("CAM_FRONT",), (320, 180), world.seed))
     assert [r.failure is not None for r in results["unpruned"]] == [True, True]
     assert table(results)[0]["failures"] == 2
+
+
+@pytest.mark.parametrize("send", [False, True])
+def test_the_previous_steps_frame_goes_with_each_plan_when_the_model_reads_two(world, send):
+    """From the second plan on, ``prev_images`` is the frame posted at the step before (0.5 s earlier);
+    the first plan has none; a driver for a single-frame model sends none at all."""
+    bodies = []
+
+    def answer(req):
+        bodies.append(json.loads(req.content))
+        return httpx.Response(200, json={"waypoints": [[0.5 * (i + 1), 0.0] for i in range(6)]})
+
+    scene = world.split("val")[0]
+    camera = Camera(("CAM_FRONT",), (320, 180), world.seed)
+    res = run_episode(EpisodeSpec(scene, 0.0, 2.0), _driver(answer, send_prev_frames=send).plan, "pair", camera)
+    assert res.failure is None and len(bodies) == 4  # plans at 0.0, 0.5, 1.0, 1.5 s
+    if not send:
+        assert all("prev_images" not in b for b in bodies)
+        return
+    assert "prev_images" not in bodies[0]
+    for before, body in zip(bodies, bodies[1:]):
+        assert body["prev_images"] == before["images"] and body["images"] != before["images"]
