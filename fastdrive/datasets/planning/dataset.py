@@ -68,7 +68,6 @@ def split_scene_names(data_root: str, version: str, split: str) -> List[str]:
     return list(devkit_splits()[key])
 
 
-@DATASETS.register_module()
 def link_previous_keyframes(records: List[dict], max_gap_s: float = 0.75) -> List[dict]:
     """Copies of ``records`` with ``prev_cams``: the ``cams`` of the previous keyframe of the same
     scene (by timestamp, at most ``max_gap_s`` earlier), or None for a scene's first keyframe."""
@@ -84,6 +83,7 @@ def link_previous_keyframes(records: List[dict], max_gap_s: float = 0.75) -> Lis
     return [dict(rec, prev_cams=prev_of[str(rec["sample_token"])]) for rec in records]
 
 
+@DATASETS.register_module()
 class PlanningDataset(BaseDataset):
     """Open-loop planning samples (6 waypoints at 0.5 s in the ego frame).
 
