@@ -10,6 +10,8 @@ prints their ROC AUC on the training samples and on the validation worlds:
 * linear over all tokens, flattened (position-aware).
 
 AUC near 0.5 on new scenes: the tokens do not carry the answer in a form these probes read.
+A planner trained with a go head (``DrivingVLA(go_weight>0)``) also gets that head's own AUC on
+every split.
 
 Usage::
 
@@ -94,8 +96,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from fastdrive.planner.embedded import DEFAULT_CHECKPOINT
 
     torch.set_num_threads(args.threads)
-    model = load_driving_vla(args.checkpoint or DEFAULT_CHECKPOINT).eval()
+    try:
+        model = load_driving_vla(args.checkpoint or DEFAULT_CHECKPOINT).eval()
+    except Exception as exc:  # noqa: BLE001 -- a missing or foreign file: one line, no traceback
+        print(f"standstill_probe: error: {exc}", file=sys.stderr)
+        return 2
     parts = [visual_tokens(model, w, "train") for w in args.train]
+    if not all(len(b) for _, b in parts):
+        print("standstill_probe: error: a training world has no standstill sample", file=sys.stderr)
+        return 2
     x, y = torch.cat([a for a, _ in parts]), np.concatenate([b for _, b in parts])
     vals = {w: visual_tokens(model, w, "val") for w in args.val}
     print(f"train: {len(y)} standstill samples ({int(y.sum())} go); "
@@ -104,6 +113,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         score = fit_probe(kind, x, y)
         line = [f"{name}: train AUC {auc(score(x), y):.3f}"]
         line += [f"{w} val AUC {auc(score(a), b):.3f}" for w, (a, b) in vals.items()]
+        print("  ".join(line))
+    if getattr(model, "go_head", None) is not None:
+        with torch.no_grad():
+            head = lambda z: model.go_head(z).float().numpy()  # noqa: E731
+            line = [f"the model's go head: {w} train AUC {auc(head(a), b):.3f}" for w, (a, b) in zip(args.train, parts)]
+            line += [f"{w} val AUC {auc(head(a), b):.3f}" for w, (a, b) in vals.items()]
         print("  ".join(line))
     return 0
 

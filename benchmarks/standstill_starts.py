@@ -59,6 +59,8 @@ def scene_bootstrap_auc(score: np.ndarray, label: np.ndarray, scenes: Sequence[s
         v = auc(score[pick], label[pick])
         if np.isfinite(v):
             vals.append(v)
+    if not vals:  # one class only: no AUC to bound
+        return [float("nan"), float("nan")]
     return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
 
 
@@ -130,8 +132,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     cams = planner.cameras
-    ds = PlanningDataset(args.world, args.version, args.split, cameras=cams,
-                         image_size=tuple(planner.model.image_size), prev_frame=planner.reads_prev_frames)
+    try:
+        ds = PlanningDataset(args.world, args.version, args.split, cameras=cams,
+                             image_size=tuple(planner.model.image_size), prev_frame=planner.reads_prev_frames)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     idx = standstill_indices(ds)
     if not idx:
         print(f"{PROG}: error: no standstill sample in the {args.split} split of {args.world}", file=sys.stderr)

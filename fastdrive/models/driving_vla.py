@@ -40,6 +40,7 @@ forward without any change here.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -52,6 +53,7 @@ from ..registry import MODELS
 from ..vla.image_patches import images_to_patches
 from ..vla.tiny import tiny_qwen25vl_config
 from .driving_prompt import DrivingVocab, driving_input_ids
+from .go_head import GoHead
 from .patch_linear import use_linear_patch_embed
 
 
@@ -90,14 +92,6 @@ def driving_vla_config(
                            fullatt_block_indexes=list(vision_fullatt_blocks) if vision_fullatt_blocks is not None
                            else list(range(vision_depth)) if vision_full_attention else [vision_depth - 1]),
     )
-
-
-GO_METRES = 1.0  # a standstill sample is "go" when the logged ego moves more than this in 3 s
-
-
-def standstill_mask(ego_state: torch.Tensor, max_speed: float = 0.3, max_accel: float = 0.05) -> torch.Tensor:
-    """``(B, 3)`` ``[speed, accel, yaw rate]`` -> ``(B,)`` bool: stopped, with no throttle."""
-    return (ego_state[:, 0] < max_speed) & (ego_state[:, 1] <= max_accel)
 
 
 def constant_velocity_rollout(ego_state: torch.Tensor, num_steps: int = 6, dt: float = STEP_S) -> torch.Tensor:
@@ -220,6 +214,7 @@ class DrivingVLA(BaseModel):
             self.init_kwargs.update(go_weight=float(go_weight))
         self.go_weight = float(go_weight)
         self.frame_pair = bool(frame_pair)
+        self._warned_still = False
         if not 0.0 <= token_drop_objects <= 1.0:
             raise ValueError(f"token_drop_objects must be in [0, 1], got {token_drop_objects}")
         self.token_drop_objects = float(token_drop_objects)
@@ -259,8 +254,7 @@ class DrivingVLA(BaseModel):
             self.head = _MLP([2 * d, d, 2])
             self.token_head = nn.Linear(d, int(num_semantic)) if self.aux_weight > 0 else None
             # "moves off within 3 s?" from the visual tokens alone, at a standstill (training signal)
-            self.go_head = nn.ModuleDict(dict(query=nn.Linear(d, 1), mlp=_MLP([d, d, 1]))) \
-                if self.go_weight > 0 else None
+            self.go_head = GoHead(d) if self.go_weight > 0 else None
         finally:
             torch.random.set_rng_state(rng)
         nn.init.zeros_(self.head[-1].weight)  # start at the constant-velocity rollout
@@ -360,6 +354,9 @@ class DrivingVLA(BaseModel):
         if imgs.dim() == 5:
             imgs = imgs[:, 0]
         imgs_prev = unused.get("imgs_prev")
+        if imgs_prev is None and self.frame_pair and mode == "loss" and not self._warned_still:
+            warnings.warn("a frame_pair model is training on stills: build its datasets with prev_frame=True")
+            self._warned_still = True
         if imgs_prev is not None:  # PlanningDataset(prev_frame=True): (B, num_cams, 3, H, W)
             imgs_prev = self._stack(imgs_prev)
             imgs_prev = imgs_prev[:, 0] if imgs_prev.dim() == 5 else imgs_prev
@@ -394,6 +391,7 @@ class DrivingVLA(BaseModel):
         """
         dev = self.state_scale.device
         ego_state, past_traj = ego_state.to(dev).float(), past_traj.to(dev).float()
+        logged_state = ego_state  # the go head's standstill test reads the log, not what dropout hides
         token_sem = self._stack(token_sem).to(dev) if token_sem is not None else None  # (B, N, C), once
         if self.training and self.ego_dropout > 0 and self.ego_history:
             drop = torch.rand(ego_state.shape[0], device=dev) < self.ego_dropout
@@ -439,15 +437,5 @@ class DrivingVLA(BaseModel):
             ce = -(target * logp).sum(-1)
             losses["loss_token"] = self.aux_weight * (ce * rows).sum() / rows.sum().clamp(min=1)
         if self.go_head is not None and tokens is not None:
-            still = (standstill_mask(ego_state) & (valid[:, -1, 0] > 0)).float()
-            go = (gt[:, -1, 0] > GO_METRES).float()
-            bce = nn.functional.binary_cross_entropy_with_logits(self.go_logit(tokens), go, reduction="none")
-            losses["loss_go"] = self.go_weight * (bce * still).sum() / still.sum().clamp(min=1)
+            losses["loss_go"] = self.go_weight * self.go_head.loss(tokens, logged_state, gt, valid[:, -1, 0] > 0)
         return losses
-
-    def go_logit(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``(B, N, D)`` visual tokens -> ``(B,)`` logit of "moves off within 3 s" (``go_weight`` head)."""
-        if self.go_head is None:
-            raise ValueError("this model has no go head (go_weight=0)")
-        attn = torch.softmax(self.go_head["query"](tokens)[..., 0], dim=1)  # (B, N)
-        return self.go_head["mlp"]((attn[..., None] * tokens).sum(1))[:, 0]

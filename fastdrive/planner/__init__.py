@@ -1,7 +1,7 @@
 """The planning interface the service, the simulator and the benchmarks call.
 
 ``planner.plan_batch([PlanRequest, ...]) -> [Trajectory, ...]`` and
-``planner.plan(frames, ego_state, command, pruning, session_id)`` (a batch of
+``planner.plan(frames, ego_state, command, pruning, session_id, prev_frames)`` (a batch of
 one); see :class:`~.base.Planner`. :class:`EmbeddedPlanner` runs the small
 driving VLA FastDrive trains on its world (the default);
 :class:`TextWaypointPlanner` runs a Qwen2.5-VL / Impromptu-VLA checkpoint

@@ -76,8 +76,12 @@ class Planner(abc.ABC):
         frames = self.select_frames(request.frames)
         for cam, frame in frames.items():
             as_frame(frame, cam)
-        if request.prev_frames is not None:
-            for cam, frame in self.select_frames(request.prev_frames).items():
+        if request.prev_frames is not None and self.reads_prev_frames:  # others ignore them
+            try:
+                prev = self.select_frames(request.prev_frames)
+            except PlanningInputError as exc:
+                raise PlanningInputError(f"previous keyframe: {exc}") from None
+            for cam, frame in prev.items():
                 as_frame(frame, f"{cam} (previous keyframe)")
         command_index(request.command)
         request.ego_state.vector()

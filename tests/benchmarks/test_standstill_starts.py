@@ -37,6 +37,7 @@ def test_scene_bootstrap_separates_a_reader_from_a_guesser():
     assert 0.5 < lo <= standstill.auc(reader, label) <= hi <= 1.0
     lo, hi = standstill.scene_bootstrap_auc(guesser, label, scenes, num_resamples=400)
     assert lo < 0.5 < hi
+    assert all(np.isnan(standstill.scene_bootstrap_auc(guesser, np.zeros(200, bool), scenes, num_resamples=50)))
 
 
 def test_swap_partners_come_from_other_scenes():

@@ -130,7 +130,10 @@ def test_two_frame_planner_reads_the_previous_keyframe_per_request():
     np.testing.assert_allclose(clip, ref[0].double().numpy(), atol=1e-5)
     with pytest.raises(PlanningInputError, match="previous keyframe"):
         pair.plan(cur, ego, "straight", prev_frames=np.zeros((5, 5), np.uint8))
+    with pytest.raises(PlanningInputError, match="previous keyframe: missing camera"):
+        pair.plan(cur, ego, "straight", prev_frames={"CAM_BACK": prev})
     single = EmbeddedPlanner(DrivingVLA(vlm=SMALL, image_size=(112, 84), seed=1))
     assert not single.reads_prev_frames
     np.testing.assert_allclose(single.plan(cur, ego, "straight", prev_frames=prev).waypoints,
                                single.plan(cur, ego, "straight").waypoints)
+    single.plan(cur, ego, "straight", prev_frames=np.zeros((5, 5), np.uint8))  # ignored, not checked
