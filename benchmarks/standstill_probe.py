@@ -27,6 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from fastdrive.constants import GO_METRES
 from standstill_starts import auc, standstill_indices
 
 
@@ -49,7 +50,7 @@ def visual_tokens(model, world: str, split: str, batch: int = 32) -> Tuple["torc
             _, tok = model._plan(stack("imgs")[:, 0], stack("command"), stack("ego_state"), stack("past_traj"),
                                  visual_tokens=True, imgs_prev=prev)
         feats.append(tok.float())
-        labels += [float(it["gt_traj"][-1, 0]) > 1.0 for it in items]
+        labels += [float(it["gt_traj"][-1, 0]) > GO_METRES for it in items]
     return torch.cat(feats), np.array(labels, bool)
 
 

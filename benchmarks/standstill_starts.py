@@ -32,6 +32,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from fastdrive.constants import GO_METRES, STANDSTILL_MAX_ACCEL, STANDSTILL_MAX_SPEED
+
 PROG = "standstill_starts"
 
 
@@ -64,7 +66,8 @@ def scene_bootstrap_auc(score: np.ndarray, label: np.ndarray, scenes: Sequence[s
     return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
 
 
-def standstill_indices(dataset: Any, max_speed: float = 0.3, max_accel: float = 0.05) -> List[int]:
+def standstill_indices(dataset: Any, max_speed: float = STANDSTILL_MAX_SPEED,
+                       max_accel: float = STANDSTILL_MAX_ACCEL) -> List[int]:
     """Indices of the samples with the ego at a standstill, no throttle, and a full future."""
     out = []
     for i in range(len(dataset)):
@@ -102,7 +105,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--version", default="v1.0-fastdrive")
     p.add_argument("--split", default="val")
     p.add_argument("--checkpoint", default=None, help="planner file (default: the shipped one)")
-    p.add_argument("--go-m", type=float, default=1.0, help="logged 3 s distance (m) above which a sample is 'go'")
+    p.add_argument("--go-m", type=float, default=GO_METRES, help="logged 3 s distance (m) above which a sample is 'go'")
     p.add_argument("--seed", type=int, default=0, help="seed of the swap partners and the bootstrap")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out-json", default=None, help="write the summary and every sample here")

@@ -29,4 +29,12 @@ CAMERA_NAMES: Tuple[str, ...] = (
 )
 """The six nuScenes cameras, in the nuScenes rig order."""
 
-__all__ = ["CAMERA_NAMES", "COMMANDS", "NUM_FUTURE", "NUM_PAST", "STEP_S"]
+STANDSTILL_MAX_SPEED: float = 0.3
+"""m/s: below this, with no throttle, the ego stands still (the go / wait question)."""
+STANDSTILL_MAX_ACCEL: float = 0.05
+"""m/s^2: at most this much acceleration counts as no throttle."""
+GO_METRES: float = 1.0
+"""A standstill sample is "go" when the logged ego moves more than this in the next 3 s."""
+
+__all__ = ["CAMERA_NAMES", "COMMANDS", "GO_METRES", "NUM_FUTURE", "NUM_PAST", "STANDSTILL_MAX_ACCEL",
+           "STANDSTILL_MAX_SPEED", "STEP_S"]

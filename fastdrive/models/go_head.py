@@ -10,10 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-GO_METRES = 1.0  # a standstill sample is "go" when the logged ego moves more than this in 3 s
+from ..constants import GO_METRES, STANDSTILL_MAX_ACCEL, STANDSTILL_MAX_SPEED
 
 
-def standstill_mask(ego_state: torch.Tensor, max_speed: float = 0.3, max_accel: float = 0.05) -> torch.Tensor:
+def standstill_mask(ego_state: torch.Tensor, max_speed: float = STANDSTILL_MAX_SPEED,
+                    max_accel: float = STANDSTILL_MAX_ACCEL) -> torch.Tensor:
     """``(B, 3)`` ``[speed, accel, yaw rate]`` -> ``(B,)`` bool: stopped, with no throttle."""
     return (ego_state[:, 0] < max_speed) & (ego_state[:, 1] <= max_accel)
 
