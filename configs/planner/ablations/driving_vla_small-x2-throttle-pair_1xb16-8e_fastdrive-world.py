@@ -7,10 +7,10 @@ Qwen2.5-VL groups two consecutive video frames. The number of visual tokens (144
 change, so every pruner and the pruning adapter work as before.
 
 Why: the shipped planner's ``start`` samples (the ego stopped, moving off within 3 s; half of
-the critical subset's L2) do not read the frame at all: at standstill with no throttle it
-predicts 0.6-1.5 m for every one of them, whichever frame it is given, while the logged
-futures go up to 7 m (docs/results.md, issue #10, session 11). A probe on its frozen visual
-tokens cannot tell "moves off within 3 s" from "keeps waiting" on new scenes (AUC 0.52-0.62).
+the critical subset's L2) do not read the frame at all: at a standstill with no throttle it
+predicts 0.5-1.8 m whether the log moves off within 3 s or keeps waiting (ROC AUC 0.52 / 0.53,
+docs/results.md, issue #10, session 11). Probes on its frozen visual tokens cannot tell the two
+apart on new scenes either (AUC 0.45-0.61).
 From one frame, a walker on the zebra may be about to enter the ego's lane or have just left
 it; a stopped lead may be about to pull away. Two frames show the motion.
 
